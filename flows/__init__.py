@@ -1,0 +1,1 @@
+"""Prefect flows and tasks, and the ``nvda-forecast`` command line."""

@@ -1,0 +1,1 @@
+"""Pure computation: price sources and validation, features, the LSTM, metrics, drift."""

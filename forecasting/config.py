@@ -1,0 +1,118 @@
+"""Settings: one pydantic-settings object, read from the environment and ``.env``.
+
+Per-run knobs (ticker, source, as-of date, training mode) are flow parameters, not settings.
+Everything here has a default that works offline on a laptop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """The local data folder: ``$XDG_DATA_HOME/nvda-forecast``, else ``~/.local/share/...``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "nvda-forecast"
+
+
+class FeatureConfig(BaseModel):
+    """How prices become model inputs; a change here forces a full retrain."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sequence_length: int = Field(10, ge=2, description="days of history in one input window")
+    test_fraction: float = Field(0.2, gt=0, lt=0.5, description="last share of windows for test")
+    validation_fraction: float = Field(
+        0.1, gt=0, lt=0.5, description="share of windows, before the test set, for validation"
+    )
+    volatility_window: int = Field(
+        20, ge=2, description="days of returns behind the volatility that scales the intervals"
+    )
+
+
+class TrainingConfig(BaseModel):
+    """Model architecture and training schedule; the defaults are the original design's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    layers: int = Field(3, ge=1, le=8)
+    units: int = Field(50, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    max_epochs: int = Field(100, ge=1)
+    batch_size: int = Field(32, ge=1)
+    patience: int = Field(10, ge=1, description="epochs without validation improvement to stop")
+    finetune_epochs: int = Field(10, ge=1)
+    finetune_learning_rate: float = Field(1e-4, gt=0)
+    finetune_windows: int = Field(250, ge=10, description="newest training windows to fine-tune on")
+    seed: int = 42
+
+
+def config_fingerprint(features: FeatureConfig, training: TrainingConfig) -> str:
+    """A short stable hash of what shapes a model, to tell when a retrain is due."""
+    shaping = {
+        "features": features.model_dump(),
+        "training": training.model_dump(
+            include={"layers", "units", "dropout", "learning_rate", "batch_size"}
+        ),
+    }
+    text = json.dumps(shaping, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Settings(BaseSettings):
+    """Everything configurable about a deployment of nvda-forecast.
+
+    Environment variables use the ``NVDA_FORECAST_`` prefix (nested fields with ``__``, e.g.
+    ``NVDA_FORECAST_TRAINING__UNITS=64``); the database URL is also read from ``DATABASE_URL``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="NVDA_FORECAST_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = Field(
+        "",
+        validation_alias=AliasChoices("DATABASE_URL", "NVDA_FORECAST_DATABASE_URL"),
+        description="any SQLAlchemy URL; empty means a SQLite file in data_dir",
+    )
+    artifact_root: str = Field(
+        "", description="folder for .keras files; empty means data_dir/models"
+    )
+
+    features: FeatureConfig = FeatureConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    retrain_every: int = Field(
+        20, ge=1, description="trading days after which the champion is retrained, not fine-tuned"
+    )
+    promotion_tolerance: float = Field(
+        0.02, ge=0, description="a candidate may be this much worse in skill and still be promoted"
+    )
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'nvda-forecast.db'}"
+        if not self.artifact_root:
+            self.artifact_root = str(self.data_dir / "models")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
