@@ -119,3 +119,29 @@ def _auto(
             f"last full retrain was {age} trading days ago (retrain every {retrain_every})",
         )
     return Decision("finetune", f"champion is {age} trading days from its last full retrain")
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """Whether a candidate replaces the champion, and why."""
+
+    promote: bool
+    reason: str
+
+
+def judge(*, candidate_skill: float, champion_skill: float | None, tolerance: float) -> Promotion:
+    """Promote a candidate unless its skill on the same test window is clearly worse.
+
+    Skill is RMSE / naive RMSE (lower is better). The candidate wins when
+    ``candidate_skill <= champion_skill + tolerance``: a small tolerance keeps fresh weights
+    (trained on newer data) in service when the two are indistinguishable.
+    """
+    if champion_skill is None:
+        return Promotion(True, "no champion to compare with")
+    margin = candidate_skill - champion_skill
+    comparison = f"skill {candidate_skill:.4f} vs champion {champion_skill:.4f}"
+    if candidate_skill != candidate_skill:  # NaN: the candidate could not be scored
+        return Promotion(False, f"{comparison}: candidate could not be scored")
+    if margin <= tolerance:
+        return Promotion(True, f"{comparison} (tolerance {tolerance:g})")
+    return Promotion(False, f"{comparison}: worse by {margin:.4f} > tolerance {tolerance:g}")

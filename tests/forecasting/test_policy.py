@@ -80,3 +80,14 @@ def test_forced_modes():
 def test_impossible_requests_are_clear_errors(overrides, words):
     with pytest.raises(ConfigurationError, match=words):
         auto(**overrides)
+
+
+def test_judge_promotes_within_tolerance_and_rejects_beyond():
+    from forecasting.policy import judge
+
+    assert judge(candidate_skill=0.99, champion_skill=None, tolerance=0.02).promote
+    assert judge(candidate_skill=1.01, champion_skill=1.00, tolerance=0.02).promote
+    rejected = judge(candidate_skill=1.05, champion_skill=1.00, tolerance=0.02)
+    assert not rejected.promote
+    assert "worse by 0.0500" in rejected.reason
+    assert not judge(candidate_skill=float("nan"), champion_skill=1.0, tolerance=0.02).promote
