@@ -1,0 +1,429 @@
+"""Checks every price frame passes before it is stored, and the restatement test used at ingest.
+
+A *price frame* has a tz-naive ``DatetimeIndex`` named ``date`` (midnight, one row per NYSE
+session, sorted, unique) and exactly the float64 columns in ``PRICE_COLUMNS``. Open, high, low and
+close are split-adjusted; ``adj_close`` is also dividend-adjusted (Yahoo's ``auto_adjust=False``).
+Every error names the row: its date and, for files, its line number. docs/data.md lists the rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecasting.calendar import session_close, trading_days
+from forecasting.errors import PriceValidationError
+
+logger = logging.getLogger(__name__)
+
+PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
+INDEX_NAME = "date"
+# Yahoo serves prices as float32; 1e-6 absorbs their rounding and nothing a real error produces.
+OHLC_TOLERANCE = 1e-6
+# Yahoo's daily bar keeps moving for minutes after the bell (closing auction, late prints);
+# yfinance itself treats data younger than 30 minutes as not final.
+SETTLE_TIME = dt.timedelta(minutes=30)
+_NEW_YORK = "America/New_York"
+_PRICES = ["open", "high", "low", "close", "adj_close"]
+# (column that must be >=, column it bounds): the bar must contain its open and close.
+_BAR_BOUNDS = [
+    ("high", "low"),
+    ("high", "open"),
+    ("high", "close"),
+    ("open", "low"),
+    ("close", "low"),
+]
+
+# The partial-bar test for files (docs/data.md has the measurement behind these numbers).
+PARTIAL_LOOKBACK = 20
+PARTIAL_VOLUME_RATIO = 0.35
+ROUND_LOT = 100
+
+
+@dataclass(frozen=True)
+class Restatement:
+    """Stored and fetched history disagree on their overlap: a split or dividend re-adjustment."""
+
+    first_date: dt.date
+    rows: int
+    overlap: int
+    max_relative_difference: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.rows} of {self.overlap} overlapping rows differ from {self.first_date} on "
+            f"(largest relative difference {self.max_relative_difference:.3g})"
+        )
+
+
+class _Rows:
+    """Names rows in messages: ``origin line N (date)`` for files, ``origin (date)`` otherwise."""
+
+    def __init__(self, origin: str, index: pd.DatetimeIndex, lines: Sequence[int] | None) -> None:
+        self.origin, self.index = origin, index
+        self.lines = None if lines is None else np.asarray(lines, dtype=np.int64)
+
+    def name(self, position: int) -> str:
+        day = f"{self.index[position]:%Y-%m-%d}"
+        if self.lines is None:
+            return f"{self.origin} ({day})"
+        return f"{self.origin} line {self.lines[position]} ({day})"
+
+    def ref(self, position: int) -> str:
+        """A short reference to another row: its line, else its date."""
+        day = f"{self.index[position]:%Y-%m-%d}"
+        return day if self.lines is None else f"line {self.lines[position]} ({day})"
+
+    def fail(self, mask: np.ndarray, problem: Callable[[int], str], remedy: str) -> None:
+        """Raise for the first row in ``mask``; ``problem(position)`` describes what is wrong."""
+        bad = np.flatnonzero(mask)
+        if bad.size == 0:
+            return
+        others = bad.size - 1
+        more = f" ({others} more {'row' if others == 1 else 'rows'} like it)" if others else ""
+        raise PriceValidationError(f"{self.name(bad[0])}: {problem(bad[0])}; {remedy}{more}")
+
+    def keep(self, mask: np.ndarray) -> _Rows:
+        lines = None if self.lines is None else self.lines[mask]
+        return _Rows(self.origin, self.index[mask], lines)
+
+
+def validate_prices(
+    frame: pd.DataFrame,
+    *,
+    ticker: str,
+    origin: str = "prices",
+    lines: Sequence[int] | None = None,
+    now: dt.datetime | None = None,
+    check_last_bar: bool = False,
+) -> pd.DataFrame:
+    """Check a price frame and return a clean copy of it.
+
+    Parameters
+    ----------
+    frame
+        Bars with a date index and at least the columns in ``PRICE_COLUMNS``.
+    ticker
+        The ticker the bars belong to, for messages.
+    origin
+        What the rows came from, for messages (a file name, ``"Yahoo Finance NVDA"``).
+    lines
+        The file line number of each row, in order, so that messages can name it.
+    now
+        The fetch time (naive means UTC). The bar of a session that had not closed (and settled,
+        ``SETTLE_TIME``) by then is dropped with a warning. ``None`` skips this rule.
+    check_last_bar
+        Raise if the last row looks like a partial bar saved during its session (for files,
+        whose capture time is unknown); see ``partial_bar_reason``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The bars with exactly ``PRICE_COLUMNS`` as float64 and a ``date`` index. Rows dropped:
+        an empty row on a day the NYSE was closed, and the bar of a session still open at ``now``.
+
+    Raises
+    ------
+    PriceValidationError
+        On the first rule broken; the message names the row and says what to do.
+    """
+    if lines is not None and len(lines) != len(frame):
+        raise ValueError(f"lines has {len(lines)} entries for {len(frame)} rows")
+    frame = _standard_shape(frame, origin, lines)
+    rows = _Rows(origin, frame.index, lines)
+    _check_order(frame, rows)
+    keep = _empty_rows_to_drop(frame, rows, ticker)
+    frame, rows = frame[keep], rows.keep(keep)
+    _check_sessions(frame, rows)
+    _check_values(frame, rows)
+    if now is not None and len(frame):
+        keep = _settled(frame, rows, now)
+        frame, rows = frame[keep], rows.keep(keep)
+    if check_last_bar and len(frame):
+        _check_last_bar(frame, rows)
+    _warn_missing_sessions(frame, origin)
+    clean = frame.copy()
+    clean.attrs = {}
+    return clean
+
+
+def _standard_shape(frame: pd.DataFrame, origin: str, lines: Sequence[int] | None) -> pd.DataFrame:
+    missing = [name for name in PRICE_COLUMNS if name not in frame.columns]
+    if missing:
+        raise PriceValidationError(
+            f"{origin}: missing the column(s) {missing} (found {list(frame.columns)}); "
+            f"a price frame needs {list(PRICE_COLUMNS)}"
+        )
+    index = frame.index
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is not None:
+        raise PriceValidationError(
+            f"{origin}: the index must be tz-naive dates (found {type(index).__name__}"
+            f"{'' if getattr(index, 'tz', None) is None else ' in ' + str(index.tz)}); "
+            "read files with forecasting.price_files.read_price_csv"
+        )
+    rows = _Rows(origin, index, lines)
+    rows.fail(
+        np.asarray(index != index.normalize()),
+        lambda i: f"timestamp {index[i]} is not a date at midnight",
+        "this project takes daily bars, one row per session",
+    )
+    try:
+        shaped = frame.loc[:, list(PRICE_COLUMNS)].astype("float64")
+    except (TypeError, ValueError) as error:
+        raise PriceValidationError(f"{origin}: a price column is not numeric ({error})") from None
+    shaped.index = index.as_unit("ns").rename(INDEX_NAME)
+    return shaped
+
+
+def _check_order(frame: pd.DataFrame, rows: _Rows) -> None:
+    days = frame.index.asi8
+    step = np.concatenate([[1], np.diff(days)])  # the first row has nothing above it
+    rows.fail(
+        step == 0,
+        lambda i: f"the date repeats the row before it, {rows.ref(i - 1)}",
+        "delete one of the two rows",
+    )
+    rows.fail(
+        step < 0,
+        lambda i: f"the date comes before that of the row above it, {rows.ref(i - 1)}",
+        "sort the rows by date, oldest first",
+    )
+
+
+def _empty_rows_to_drop(frame: pd.DataFrame, rows: _Rows, ticker: str) -> np.ndarray:
+    """Keep-mask: an empty row is dropped if the NYSE was closed that day, an error otherwise."""
+    empty = frame.isna().all(axis=1).to_numpy()
+    sessions = _is_session(frame.index, rows)
+    rows.fail(
+        empty & sessions,
+        lambda i: "every value is empty on an NYSE trading day",
+        f"re-export the file or fill the row from another source of {ticker} prices",
+    )
+    for position in np.flatnonzero(empty):
+        logger.warning(
+            "%s: every value is empty and the NYSE held no session that day; dropping the row",
+            rows.name(position),
+        )
+    return ~empty
+
+
+def _is_session(index: pd.DatetimeIndex, rows: _Rows) -> np.ndarray:
+    if len(index) == 0:
+        return np.zeros(0, dtype=bool)
+    try:
+        sessions = pd.DatetimeIndex(trading_days(index.min(), index.max()))
+    except ValueError as error:  # exchange_calendars' DateOutOfBounds names `start` or `end`
+        late = "`end`" in str(error)
+        position = int(np.argmax(index.asi8) if late else np.argmin(index.asi8))
+        bound = "after the last day" if late else "before the first day (1990-01-02)"
+        raise PriceValidationError(
+            f"{rows.name(position)}: {bound} of the NYSE calendar this project uses; "
+            "delete the rows outside it"
+        ) from None
+    return np.asarray(index.isin(sessions))
+
+
+def _check_sessions(frame: pd.DataFrame, rows: _Rows) -> None:
+    index = frame.index
+    rows.fail(
+        ~_is_session(index, rows),
+        lambda i: f"the NYSE held no session on this day (a {index[i]:%A})",
+        "delete the row, or check the dates are the exchange's local dates",
+    )
+
+
+def _check_values(frame: pd.DataFrame, rows: _Rows) -> None:
+    values = frame.to_numpy()
+    columns = list(frame.columns)
+    empty = np.isnan(values)
+    rows.fail(
+        empty.any(axis=1),
+        lambda i: f"{_listed(columns, empty[i])} empty",
+        "fill the value(s) from another source or delete the row",
+    )
+    infinite = np.isinf(values)
+    rows.fail(
+        infinite.any(axis=1),
+        lambda i: f"{_listed(columns, infinite[i])} not a finite number",
+        "fix or delete the row",
+    )
+    prices = frame[_PRICES].to_numpy()
+    bad = prices <= 0
+    rows.fail(
+        bad.any(axis=1),
+        lambda i: f"{_listed(_PRICES, bad[i], prices[i])} not positive",
+        "prices must be above zero: fix or delete the row",
+    )
+    volume = frame["volume"].to_numpy()
+    rows.fail(
+        volume < 0,
+        lambda i: f"volume is negative ({volume[i]:g})",
+        "fix or delete the row",
+    )
+    for upper, lower in _BAR_BOUNDS:
+        top, bottom = frame[upper].to_numpy(), frame[lower].to_numpy()
+        rows.fail(
+            top < bottom * (1 - OHLC_TOLERANCE),
+            lambda i, u=upper, lo=lower, t=top, b=bottom: f"{u} {t[i]:g} is below {lo} {b[i]:g}",
+            "the bar is inconsistent: fix or delete the row",
+        )
+
+
+def _listed(columns: Sequence[str], mask: np.ndarray, values: np.ndarray | None = None) -> str:
+    names = [
+        name if values is None else f"{name} ({values[k]:g})"
+        for k, name in enumerate(columns)
+        if mask[k]
+    ]
+    return ", ".join(names) + (" is" if len(names) == 1 else " are")
+
+
+def _settled(frame: pd.DataFrame, rows: _Rows, now: dt.datetime) -> np.ndarray:
+    """Keep-mask without the bar of a session that had not closed and settled at ``now``."""
+    moment = pd.Timestamp(now)
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    # Only the newest rows can be unsettled; the calendar is asked about those alone.
+    today = moment.tz_localize(None).normalize()
+    recent = np.flatnonzero(frame.index >= today - pd.Timedelta(days=4))
+    open_rows = [i for i in recent if session_close(frame.index[i]) + SETTLE_TIME > moment]
+    keep = np.ones(len(frame), dtype=bool)
+    if not open_rows:
+        return keep
+    last = len(frame) - 1
+    unexpected = np.zeros(len(frame), dtype=bool)
+    unexpected[[i for i in open_rows if i != last]] = True
+    rows.fail(
+        unexpected,
+        lambda i: f"the session had not closed yet at {moment:%Y-%m-%d %H:%M} UTC",
+        "check the dates, and the computer's clock",
+    )
+    logger.warning(
+        "%s: the session had not closed (plus %d minutes to settle) at %s; dropping this "
+        "partial bar, the next run picks up the complete one",
+        rows.name(last),
+        SETTLE_TIME.seconds // 60,
+        f"{moment:%Y-%m-%d %H:%M} UTC",
+    )
+    keep[last] = False
+    return keep
+
+
+def _check_last_bar(frame: pd.DataFrame, rows: _Rows) -> None:
+    last = frame.index[-1]
+    close = session_close(last).tz_convert(_NEW_YORK)
+    reason = partial_bar_reason(frame["volume"].to_numpy(), early_close=close.hour < 16)
+    if reason is None:
+        return
+    previous = f"{frame.index[-2]:%Y-%m-%d}" if len(frame) > 1 else "the day before"
+    raise PriceValidationError(
+        f"{rows.name(len(frame) - 1)}: the last row looks like a partial bar saved before the "
+        f"session closed ({reason}); delete the row or run with --as-of {previous}, "
+        "or export the file again after the close"
+    )
+
+
+def partial_bar_reason(volumes: np.ndarray, *, early_close: bool) -> str | None:
+    """Why the last of ``volumes`` looks like an intraday snapshot, or ``None`` if it does not.
+
+    Two signs, each measured on NVDA's 6,555 complete days (docs/data.md): the volume breaks the
+    round lots of the previous sessions (Yahoo reports complete days in hundreds; never broken
+    by a complete day), or it is below ``PARTIAL_VOLUME_RATIO`` times their median (0.29% of
+    complete days, early closes excluded since they trade less).
+
+    Parameters
+    ----------
+    volumes
+        The volumes of consecutive sessions, oldest first; the last is tested.
+    early_close
+        Whether the last session closed early (13:00 New York), which exempts the median test.
+
+    Returns
+    -------
+    str or None
+        The reason, for a message; ``None`` with fewer than ``PARTIAL_LOOKBACK`` earlier sessions.
+    """
+    if len(volumes) <= PARTIAL_LOOKBACK:
+        return None
+    last, previous = volumes[-1], volumes[-PARTIAL_LOOKBACK - 1 : -1]
+    if np.all(previous % ROUND_LOT == 0) and last % ROUND_LOT != 0:
+        return (
+            f"volume {last:,.0f} is not a multiple of {ROUND_LOT}, unlike the previous "
+            f"{PARTIAL_LOOKBACK} sessions'"
+        )
+    median = float(np.median(previous))
+    if not early_close and median > 0 and last < PARTIAL_VOLUME_RATIO * median:
+        return (
+            f"volume {last:,.0f} is {last / median:.2f} times the median of the previous "
+            f"{PARTIAL_LOOKBACK} sessions"
+        )
+    return None
+
+
+def _warn_missing_sessions(frame: pd.DataFrame, origin: str) -> None:
+    if len(frame) < 2:
+        return
+    expected = pd.DatetimeIndex(trading_days(frame.index[0], frame.index[-1]))
+    missing = expected.difference(frame.index)
+    if len(missing):
+        shown = ", ".join(f"{day:%Y-%m-%d}" for day in missing[:5])
+        logger.warning(
+            "%s: %d NYSE session(s) have no row (%s%s); returns across them span several days",
+            origin,
+            len(missing),
+            shown,
+            ", ..." if len(missing) > 5 else "",
+        )
+
+
+def find_restatement(
+    stored: pd.DataFrame, fetched: pd.DataFrame, *, rtol: float = 1e-4
+) -> Restatement | None:
+    """Whether history was restated: close or adj_close differ on the dates both frames hold.
+
+    Parameters
+    ----------
+    stored
+        Bars already stored (at least ``close`` and ``adj_close``, indexed by date).
+    fetched
+        Bars just fetched, same shape.
+    rtol
+        Relative difference above which a value counts as changed. Yahoo's float32 rounding is
+        about 1e-7; a split moves prices by a factor, a dividend re-adjustment moves adj_close by
+        dividend / price (NVDA's $0.01 a quarter is about 7e-5 at $130, below the default).
+
+    Returns
+    -------
+    Restatement or None
+        The first differing date, how many overlapping rows differ and the largest relative
+        difference; ``None`` when nothing differs or the frames do not overlap.
+    """
+    columns = ["close", "adj_close"]
+    for name, frame in (("stored", stored), ("fetched", fetched)):
+        if missing := [c for c in columns if c not in frame.columns]:
+            raise ValueError(f"{name} prices lack the column(s) {missing}")
+    old = stored[columns].set_axis(pd.DatetimeIndex(stored.index).as_unit("ns"), axis=0)
+    new = fetched[columns].set_axis(pd.DatetimeIndex(fetched.index).as_unit("ns"), axis=0)
+    overlap = old.index.intersection(new.index)
+    if len(overlap) == 0:
+        return None
+    before = old.loc[overlap].to_numpy(dtype="float64")
+    after = new.loc[overlap].to_numpy(dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.abs(after - before) / np.abs(before)
+    # A value present on one side only is a change too; both empty is not.
+    relative = np.where(np.isnan(before) & np.isnan(after), 0.0, relative)
+    relative = np.where(np.isnan(relative), np.inf, relative).max(axis=1)
+    changed = relative > rtol
+    if not changed.any():
+        return None
+    return Restatement(
+        first_date=overlap[np.argmax(changed)].date(),
+        rows=int(changed.sum()),
+        overlap=len(overlap),
+        max_relative_difference=float(relative.max()),
+    )

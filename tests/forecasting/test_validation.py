@@ -1,0 +1,364 @@
+import datetime as dt
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.calendar import trading_days
+from forecasting.errors import PriceValidationError
+from forecasting.validation import (
+    PRICE_COLUMNS,
+    Restatement,
+    find_restatement,
+    partial_bar_reason,
+    validate_prices,
+)
+
+UTC = dt.UTC
+
+
+def bars(start: str = "2025-01-02", end: str = "2025-02-12") -> pd.DataFrame:
+    """Consistent bars on every NYSE session from start to end, volumes in round lots."""
+    days = pd.DatetimeIndex(trading_days(start, end), name="date")
+    close = 100.0 + (days - pd.Timestamp("2024-01-01")).days * 0.1  # the same on any range
+    return pd.DataFrame(
+        {
+            "open": close - 1,
+            "high": close + 2,
+            "low": close - 2,
+            "close": close,
+            "adj_close": close * 0.999,
+            "volume": np.full(len(days), 200_000_000.0) + 100 * np.arange(len(days)),
+        },
+        index=days,
+    )
+
+
+def lines_for(frame: pd.DataFrame) -> list[int]:
+    return list(range(2, len(frame) + 2))  # line 1 is the header
+
+
+def check(frame: pd.DataFrame, **options) -> pd.DataFrame:
+    options.setdefault("lines", lines_for(frame))
+    return validate_prices(frame, ticker="NVDA", origin="NVDA.csv", **options)
+
+
+def test_valid_bars_come_back_in_the_contract_shape():
+    frame = bars()
+    frame["volume"] = frame["volume"].astype("int64")  # yfinance's dtype
+    frame["dividends"] = 0.0  # extra columns are dropped
+    frame.index = frame.index.as_unit("s").rename("Date")
+    frame.attrs["line_numbers"] = (1, 2)
+
+    clean = check(frame)
+
+    assert tuple(clean.columns) == PRICE_COLUMNS
+    assert (clean.dtypes == "float64").all()
+    assert clean.index.name == "date"
+    assert clean.index.dtype == "datetime64[ns]"
+    assert clean.attrs == {}
+    assert len(clean) == len(frame)
+    np.testing.assert_array_equal(clean["close"], frame["close"])
+
+
+def test_a_missing_column_is_named():
+    with pytest.raises(
+        PriceValidationError, match=r"NVDA\.csv: missing the column\(s\) \['adj_close'\]"
+    ):
+        check(bars().drop(columns="adj_close"))
+
+
+def test_a_tz_aware_index_is_refused():
+    frame = bars()
+    frame.index = frame.index.tz_localize("America/New_York")
+    with pytest.raises(PriceValidationError, match="tz-naive dates"):
+        check(frame)
+
+
+def test_a_time_of_day_is_refused_naming_the_row():
+    frame = bars()
+    frame.index = frame.index.where(frame.index != "2025-01-03", pd.Timestamp("2025-01-03 09:30"))
+    with pytest.raises(
+        PriceValidationError, match=r"NVDA\.csv line 3 \(2025-01-03\): timestamp .* not a date"
+    ):
+        check(frame)
+
+
+def test_a_repeated_date_names_both_rows():
+    frame = bars()
+    frame = pd.concat([frame.iloc[:3], frame.iloc[2:]])
+    with pytest.raises(PriceValidationError) as caught:
+        check(frame)
+    message = str(caught.value)
+    assert message.startswith("NVDA.csv line 5 (2025-01-06): the date repeats")
+    assert "line 4 (2025-01-06)" in message and "delete one of the two rows" in message
+
+
+def test_dates_out_of_order_name_the_row():
+    frame = bars()
+    frame = frame.iloc[[0, 2, 1, *range(3, len(frame))]]
+    with pytest.raises(
+        PriceValidationError, match=r"line 4 \(2025-01-03\): the date comes before .*sort"
+    ):
+        check(frame)
+
+
+def test_an_empty_row_on_a_closed_day_is_dropped_with_a_warning(caplog):
+    # 2025-01-09: the NYSE closed for President Carter's funeral, a weekday without a session.
+    frame = bars()
+    empty = pd.DataFrame(np.nan, index=pd.DatetimeIndex(["2025-01-09"]), columns=frame.columns)
+    frame = pd.concat([frame, empty]).sort_index()
+    with caplog.at_level(logging.WARNING, logger="forecasting.validation"):
+        clean = check(frame)
+    assert pd.Timestamp("2025-01-09") not in clean.index
+    assert len(clean) == len(frame) - 1
+    assert "NVDA.csv line 7 (2025-01-09): every value is empty and the NYSE held no session" in (
+        caplog.text
+    )
+
+
+def test_an_empty_row_on_a_trading_day_is_an_error():
+    frame = bars()
+    frame.loc["2025-01-10"] = np.nan
+    with pytest.raises(
+        PriceValidationError,
+        match=r"line 7 \(2025-01-10\): every value is empty on an NYSE trading day",
+    ):
+        check(frame)
+
+
+def test_prices_on_a_day_without_a_session_are_an_error():
+    frame = bars()
+    saturday = frame.iloc[[3]].set_axis(pd.DatetimeIndex(["2025-01-11"]))
+    frame = pd.concat([frame, saturday]).sort_index()
+    with pytest.raises(
+        PriceValidationError,
+        match=r"line 8 \(2025-01-11\): the NYSE held no session on this day \(a Saturday\)",
+    ):
+        check(frame)
+
+
+def test_a_partly_empty_row_names_its_empty_columns():
+    frame = bars()
+    frame.loc["2025-01-06", ["high", "volume"]] = np.nan
+    with pytest.raises(
+        PriceValidationError, match=r"line 4 \(2025-01-06\): high, volume are empty"
+    ):
+        check(frame)
+
+
+def test_an_infinite_value_is_an_error():
+    frame = bars()
+    frame.loc["2025-01-06", "close"] = np.inf
+    with pytest.raises(PriceValidationError, match=r"\(2025-01-06\): close is not a finite number"):
+        check(frame)
+
+
+def test_a_non_positive_price_is_an_error():
+    frame = bars()
+    frame.loc["2025-01-07", ["low", "adj_close"]] = [0.0, -1.0]
+    with pytest.raises(
+        PriceValidationError,
+        match=r"line 5 \(2025-01-07\): low \(0\), adj_close \(-1\) are not positive",
+    ):
+        check(frame)
+
+
+def test_a_negative_volume_is_an_error_but_zero_is_allowed():
+    frame = bars()
+    frame.loc["2025-01-07", "volume"] = 0.0
+    assert check(frame).loc["2025-01-07", "volume"] == 0.0
+    frame.loc["2025-01-07", "volume"] = -5.0
+    with pytest.raises(
+        PriceValidationError, match=r"line 5 \(2025-01-07\): volume is negative \(-5\)"
+    ):
+        check(frame)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("high", 90.0, "high 90 is below low"),
+        ("high", 100.5, "high 100.5 is below close 101"),
+        ("open", 104.0, "high 103 is below open 104"),
+        ("low", 100.5, "open 100 is below low 100.5"),
+        ("close", 98.0, "close 98 is below low 99"),
+    ],
+)
+def test_a_bar_must_contain_its_open_and_close(column, value, problem):
+    frame = bars()
+    frame.loc["2025-01-06", ["open", "high", "low", "close"]] = [100.0, 103.0, 99.0, 101.0]
+    frame.loc["2025-01-06", column] = value
+    with pytest.raises(PriceValidationError) as caught:
+        check(frame)
+    assert str(caught.value).startswith(f"NVDA.csv line 4 (2025-01-06): {problem}")
+
+
+def test_bar_checks_allow_float32_rounding():
+    frame = bars()
+    frame.loc["2025-01-06", "high"] = frame.loc["2025-01-06", "close"] * (1 - 1e-8)
+    frame.loc["2025-01-06", "open"] = frame.loc["2025-01-06", "close"]
+    assert len(check(frame)) == len(frame)
+
+
+def test_only_the_first_problem_is_reported_with_a_count_of_the_others():
+    frame = bars()
+    frame.loc[["2025-01-06", "2025-01-07", "2025-01-08"], "volume"] = -1.0
+    with pytest.raises(PriceValidationError, match=r"line 4 .*\(2 more rows like it\)$"):
+        check(frame)
+
+
+def test_messages_without_line_numbers_name_the_date():
+    frame = bars()
+    frame.loc["2025-01-07", "close"] = -1.0
+    with pytest.raises(PriceValidationError, match=r"^Yahoo Finance NVDA \(2025-01-07\): close"):
+        validate_prices(frame, ticker="NVDA", origin="Yahoo Finance NVDA")
+
+
+@pytest.mark.parametrize(
+    ("now", "last_kept"),
+    [
+        (dt.datetime(2025, 2, 12, 18, 0, tzinfo=UTC), "2025-02-11"),  # 13:00 in New York
+        (dt.datetime(2025, 2, 12, 21, 15), "2025-02-11"),  # naive = UTC; closed, not settled
+        (dt.datetime(2025, 2, 12, 21, 30, tzinfo=UTC), "2025-02-12"),  # settled
+        (dt.datetime(2025, 2, 13, 9, 0, tzinfo=UTC), "2025-02-12"),
+    ],
+)
+def test_the_bar_of_a_session_still_open_is_dropped(now, last_kept, caplog):
+    with caplog.at_level(logging.WARNING, logger="forecasting.validation"):
+        clean = check(bars(), now=now)
+    assert clean.index[-1] == pd.Timestamp(last_kept)
+    dropped = last_kept == "2025-02-11"
+    assert ("(2025-02-12): the session had not closed" in caplog.text) is dropped
+
+
+def test_an_early_close_settles_earlier():
+    # The day after Thanksgiving closes at 13:00 New York (18:00 UTC).
+    frame = bars("2024-10-01", "2024-11-29")
+    clean = check(frame, now=dt.datetime(2024, 11, 29, 18, 45, tzinfo=UTC))
+    assert clean.index[-1] == pd.Timestamp("2024-11-29")
+
+
+def test_sessions_after_the_fetch_time_are_an_error():
+    frame = bars()
+    with pytest.raises(
+        PriceValidationError,
+        match=r"line 27 \(2025-02-10\): the session had not closed yet at 2025-02-10 12:00 UTC; "
+        r"check the dates, and the computer's clock \(1 more row like it\)$",
+    ):
+        check(frame, now=dt.datetime(2025, 2, 10, 12, 0, tzinfo=UTC))
+
+
+def test_a_low_volume_last_row_is_a_suspected_partial_bar():
+    frame = bars()
+    frame.iloc[-1, frame.columns.get_loc("volume")] = 60_000_000.0  # 0.3 x the median
+    with pytest.raises(PriceValidationError) as caught:
+        check(frame, check_last_bar=True)
+    message = str(caught.value)
+    assert message.startswith(
+        f"NVDA.csv line {len(frame) + 1} (2025-02-12): the last row looks like a partial bar"
+    )
+    assert "0.30 times the median of the previous 20 sessions" in message
+    assert "--as-of 2025-02-11" in message and "\n" not in message
+    # Not checked unless asked (the yahoo source knows the fetch time instead).
+    assert len(check(frame)) == len(frame)
+
+
+def test_a_last_volume_breaking_round_lots_is_a_suspected_partial_bar():
+    frame = bars()
+    frame.iloc[-1, frame.columns.get_loc("volume")] = 199_983_428.0  # a normal size, odd count
+    with pytest.raises(PriceValidationError, match="not a multiple of 100, unlike the previous 20"):
+        check(frame, check_last_bar=True)
+
+
+def test_an_early_close_is_not_suspected_for_its_low_volume():
+    frame = bars("2024-10-01", "2024-11-29")
+    frame.iloc[-1, frame.columns.get_loc("volume")] = 60_000_000.0
+    assert check(frame, check_last_bar=True).index[-1] == pd.Timestamp("2024-11-29")
+
+
+def test_the_partial_bar_test_needs_twenty_earlier_sessions():
+    volumes = np.array([200e6] * 20 + [1e6])
+    assert partial_bar_reason(volumes[1:], early_close=False) is None
+    assert partial_bar_reason(volumes, early_close=False) is not None
+    assert partial_bar_reason(np.r_[volumes[:-1], 150e6], early_close=False) is None
+
+
+def test_dates_before_the_calendar_are_an_error():
+    frame = bars().set_axis(pd.DatetimeIndex(trading_days("2025-01-02", "2025-02-12")), axis=0)
+    frame = frame.rename(index={frame.index[0]: pd.Timestamp("1985-01-02")})
+    with pytest.raises(
+        PriceValidationError,
+        match=r"line 2 \(1985-01-02\): before the first day \(1990-01-02\) of the NYSE calendar",
+    ):
+        check(frame)
+    future = bars().rename(index={pd.Timestamp("2025-02-12"): pd.Timestamp("2099-01-02")})
+    with pytest.raises(
+        PriceValidationError, match=r"\(2099-01-02\): after the last day of the NYSE"
+    ):
+        check(future)
+
+
+def test_missing_sessions_are_logged(caplog):
+    frame = bars().drop(index=[pd.Timestamp("2025-01-06"), pd.Timestamp("2025-01-07")])
+    with caplog.at_level(logging.WARNING, logger="forecasting.validation"):
+        check(frame, lines=None)
+    assert "NVDA.csv: 2 NYSE session(s) have no row (2025-01-06, 2025-01-07)" in caplog.text
+
+
+def test_line_numbers_must_match_the_rows():
+    with pytest.raises(ValueError, match="lines has 2 entries"):
+        check(bars(), lines=[2, 3])
+
+
+def test_no_restatement_when_the_overlap_agrees():
+    stored = bars("2025-01-02", "2025-02-05")
+    fetched = bars("2025-01-02", "2025-02-12")
+    assert find_restatement(stored, fetched) is None
+    assert find_restatement(stored, bars("2024-01-02", "2024-02-01")) is None  # no overlap
+
+
+def test_a_split_is_a_restatement():
+    stored = bars("2025-01-02", "2025-02-12")
+    fetched = stored.copy()
+    fetched[["close", "adj_close"]] /= 10  # a 10:1 split restates all history
+    fetched.index = fetched.index.as_unit("us")  # what the database returns may differ in unit
+
+    found = find_restatement(stored, fetched)
+
+    assert found == Restatement(
+        first_date=dt.date(2025, 1, 2),
+        rows=len(stored),
+        overlap=len(stored),
+        max_relative_difference=pytest.approx(0.9),
+    )
+    rows = len(stored)
+    assert str(found) == (
+        f"{rows} of {rows} overlapping rows differ from 2025-01-02 on "
+        "(largest relative difference 0.9)"
+    )
+
+
+def test_a_dividend_readjustment_is_found_above_the_tolerance():
+    stored = bars("2025-01-02", "2025-02-12")
+    fetched = stored.copy()
+    fetched.loc[:"2025-02-05", "adj_close"] *= 1 - 7.5e-5  # NVDA's $0.01 dividend at $133
+    assert find_restatement(stored, fetched) is None  # below the default rtol=1e-4
+    found = find_restatement(stored, fetched, rtol=1e-5)
+    assert found is not None
+    assert (found.first_date, found.rows) == (dt.date(2025, 1, 2), len(stored[:"2025-02-05"]))
+    assert found.max_relative_difference == pytest.approx(7.5e-5)
+
+
+def test_a_value_missing_on_one_side_is_a_change():
+    stored = bars("2025-01-02", "2025-01-10")
+    fetched = stored.copy()
+    fetched.loc["2025-01-08", "close"] = np.nan
+    found = find_restatement(stored, fetched)
+    assert found is not None and found.first_date == dt.date(2025, 1, 8) and found.rows == 1
+
+
+def test_find_restatement_needs_close_and_adj_close():
+    with pytest.raises(ValueError, match=r"stored prices lack the column\(s\) \['adj_close'\]"):
+        find_restatement(bars().drop(columns="adj_close"), bars())
