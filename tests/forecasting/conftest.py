@@ -1,0 +1,107 @@
+"""Shared fixtures for the feature, model and evaluation tests: small, seeded, deterministic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.calendar import trading_days
+from forecasting.config import FeatureConfig, TrainingConfig
+
+# A Friday before a Monday holiday (Labor Day 2024), so the next session is Tuesday 2024-09-03.
+LAST_DAY = "2024-08-30"
+
+
+def synthetic_prices(days: int = 300, *, seed: int = 7, end: str = LAST_DAY) -> pd.DataFrame:
+    """A seeded geometric random walk on real NYSE sessions, shaped like ``load_prices``."""
+    generator = np.random.default_rng(seed)
+    sessions = pd.DatetimeIndex(trading_days("2000-01-03", end)[-days:], name="date")
+    returns = generator.normal(0.0005, 0.02, days)
+    close = 50.0 * np.exp(np.cumsum(returns))
+    open_ = close * np.exp(generator.normal(0.0, 0.005, days))
+    high = np.maximum(open_, close) * np.exp(np.abs(generator.normal(0.0, 0.01, days)))
+    low = np.minimum(open_, close) * np.exp(-np.abs(generator.normal(0.0, 0.01, days)))
+    volume = np.round(1e6 * np.exp(generator.normal(0.0, 0.3, days)))
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "adj_close": close,
+            "volume": volume,
+        },
+        index=sessions,
+    )
+
+
+@pytest.fixture(scope="session")
+def prices() -> pd.DataFrame:
+    """300 sessions ending on :data:`LAST_DAY`."""
+    return synthetic_prices()
+
+
+@pytest.fixture(scope="session")
+def feature_config() -> FeatureConfig:
+    return FeatureConfig()
+
+
+@pytest.fixture(scope="session")
+def prepared(prices, feature_config):
+    from forecasting.features import prepare
+
+    return prepare(prices, feature_config)
+
+
+@pytest.fixture(scope="session")
+def tiny_training() -> TrainingConfig:
+    """Small enough to train in well under a second on one core."""
+    return TrainingConfig(
+        layers=1,
+        units=4,
+        max_epochs=3,
+        batch_size=64,
+        patience=2,
+        learning_rate=1e-2,
+        finetune_epochs=2,
+        finetune_windows=50,
+        finetune_learning_rate=1e-2,
+        seed=3,
+    )
+
+
+@pytest.fixture(scope="session")
+def trained(prepared, tiny_training):
+    """One tiny model trained once for the whole session; tests must not modify it."""
+    from forecasting.model import train
+
+    return train(prepared, tiny_training)
+
+
+def constant_model(sequence_length: int, n_features: int, predicted_return: float):
+    """A Keras model that forecasts the same log return for every window."""
+    import keras
+
+    inputs = keras.Input(shape=(sequence_length, n_features))
+    flat = keras.layers.Flatten()(inputs)
+    output = keras.layers.Dense(
+        1,
+        kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant(predicted_return),
+    )(flat)
+    model = keras.Model(inputs, output)
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+@pytest.fixture(scope="session")
+def make_constant_model():
+    """The :func:`constant_model` factory, for tests that need a model with known outputs."""
+    return constant_model
+
+
+@pytest.fixture(scope="session")
+def make_prices():
+    """The :func:`synthetic_prices` factory, for tests that need a second history."""
+    return synthetic_prices
