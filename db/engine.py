@@ -1,0 +1,145 @@
+"""Engines and units of work: one engine per process per URL, built from settings."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.orm import Session
+
+from db.errors import DatabaseUnavailableError
+from forecasting.config import get_settings
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+POSTGRES_CONNECT_TIMEOUT_S = 10
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse ``url``; plain ``postgresql://`` and ``postgres://`` mean psycopg 3."""
+    text = str(url) if isinstance(url, URL) else url
+    if text.startswith("postgres://"):
+        text = "postgresql://" + text[len("postgres://") :]
+    try:
+        parsed = make_url(text)
+    except ArgumentError as error:
+        raise DatabaseUnavailableError(
+            f"DATABASE_URL is not a valid SQLAlchemy URL ({error}); "
+            "expected e.g. sqlite:///path/to.db or postgresql://user:pass@host:5432/name"
+        ) from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL as text with its password replaced by ``***``, safe to print."""
+    parsed = url if isinstance(url, URL) else make_url(url)
+    return parsed.render_as_string(hide_password=True)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The process-wide engine for ``url`` (default: settings), checked to be reachable."""
+    parsed = normalize_url(url or get_settings().database_url)
+    key = parsed.render_as_string(hide_password=False)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _create_engine(parsed)
+            check_connection(engine)
+            _engines[key] = engine
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every cached engine's connections and forget them (tests, forked workers)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def check_connection(engine: Engine) -> None:
+    """Open one connection, or raise a one-line `DatabaseUnavailableError`."""
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as error:
+        reason = _reason(error, engine.url)
+        raise DatabaseUnavailableError(
+            f"cannot connect to {mask_url(engine.url)} ({reason}); "
+            "check DATABASE_URL and that the server is running"
+        ) from None
+
+
+@contextmanager
+def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
+    """One transaction: commits when the block ends, rolls everything back on an exception."""
+    # expire_on_commit=False: rows returned by repository functions stay readable afterwards.
+    with Session(engine or get_engine(), expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+def _create_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        return _create_sqlite_engine(url)
+    connect_args: dict[str, Any] = {}
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
+    # pre_ping: a daily job finds yesterday's pooled connections closed by the server.
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _create_sqlite_engine(url: URL) -> Engine:
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
+    if not in_memory and not database.startswith("file:"):
+        try:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseUnavailableError(
+                f"cannot create the folder for {mask_url(url)} ({error.strerror}); "
+                "check DATABASE_URL or NVDA_FORECAST_DATA_DIR"
+            ) from None
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # sqlite3's own transaction handling skips BEGIN before DDL; we emit BEGIN ourselves
+        # (below) so that migrations are atomic too.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if not in_memory:
+            # WAL: readers (the CLI, a notebook) do not block the daily writer, nor it them.
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        # IMMEDIATE takes the write lock up front: with several tickers on threads, a deferred
+        # transaction that reads then writes can fail at once with "database is locked" (the
+        # busy timeout does not apply to a stale read snapshot); this one waits its turn.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _reason(error: DBAPIError, url: URL) -> str:
+    """The driver's message cut to its most specific clause, with no secret in it."""
+    lines = [line.strip() for line in str(error.orig).splitlines() if line.strip()]
+    first = lines[0] if lines else type(error.orig).__name__
+    reason = first.rsplit(": ", 1)[-1].strip() or first
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    return reason[:1].lower() + reason[1:]

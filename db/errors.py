@@ -1,0 +1,21 @@
+"""Errors of the SQL store a user can act on (one line each, password masked)."""
+
+from __future__ import annotations
+
+from forecasting.errors import NvdaForecastError
+
+
+class DatabaseError(NvdaForecastError):
+    """Base class: the database is unusable as configured."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database cannot be reached or opened; check DATABASE_URL and the server."""
+
+
+class SchemaOutdatedError(DatabaseError):
+    """The database schema is older than the code; run ``nvda-forecast db upgrade``."""
+
+
+class SchemaMismatchError(DatabaseError):
+    """The database schema is newer than the code, or was not created by our migrations."""

@@ -1,0 +1,95 @@
+"""Schema migrations: upgrade, downgrade, and the check the flow runs before touching data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect
+
+from db.engine import get_engine, mask_url
+from db.errors import SchemaMismatchError, SchemaOutdatedError
+
+_PACKAGE = Path(__file__).resolve().parent
+VERSION_TABLE = "alembic_version"
+
+
+def alembic_config() -> Config:
+    """The Alembic configuration shipped inside the package (works from a wheel too)."""
+    config = Config(str(_PACKAGE / "alembic.ini"))
+    config.set_main_option("script_location", str(_PACKAGE / "migrations"))
+    return config
+
+
+def head_revision() -> str:
+    """The revision the code expects."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("no migrations found in db/migrations/versions")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at; None when it was never migrated."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> None:
+    """Migrate the database at ``url`` (default: settings) up to ``revision``."""
+    _run(get_engine(url), "upgrade", revision)
+
+
+def downgrade(url: str | None = None, revision: str = "-1") -> None:
+    """Migrate the database at ``url`` (default: settings) down to ``revision``."""
+    _run(get_engine(url), "downgrade", revision)
+
+
+def ensure_schema(engine: Engine) -> str:
+    """Upgrade an empty database; fail clearly on one that is behind, ahead or foreign.
+
+    Returns the revision the database is at afterwards.
+    """
+    head = head_revision()
+    current = current_revision(engine)
+    if current == head:
+        return head
+    where = mask_url(engine.url)
+    if current is None:
+        tables = sorted(set(inspect(engine).get_table_names()) - {VERSION_TABLE})
+        if tables:
+            raise SchemaMismatchError(
+                f"database at {where} has tables ({', '.join(tables[:5])}) but no migration "
+                "history; point DATABASE_URL at an empty database or one nvda-forecast created"
+            )
+        _run(engine, "upgrade", head)
+        return head
+    if _is_known(current):
+        raise SchemaOutdatedError(
+            f"database at {where} is at revision {current}, the code needs {head}; "
+            "run `nvda-forecast db upgrade`"
+        )
+    raise SchemaMismatchError(
+        f"database at {where} is at revision {current}, which this version of nvda-forecast "
+        f"does not know (it needs {head}); a newer release migrated it: upgrade nvda-forecast"
+    )
+
+
+def _is_known(revision: str) -> bool:
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return any(script.revision == revision for script in scripts.walk_revisions())
+
+
+def _run(engine: Engine, direction: str, revision: str) -> None:
+    config = alembic_config()
+    # One transaction for the whole migration: PostgreSQL and (with our BEGIN) SQLite both
+    # roll back DDL, so a failed upgrade leaves the previous schema intact.
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        if direction == "upgrade":
+            command.upgrade(config, revision)
+        else:
+            command.downgrade(config, revision)

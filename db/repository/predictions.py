@@ -1,0 +1,176 @@
+"""Predictions of a run, and how past forecasts fared once their target day arrived."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Select, delete, select
+from sqlalchemy.orm import Session
+
+from db.models import PREDICTION_KINDS, Prediction
+from db.repository.bulk import clean_number, insert_rows
+from db.types import utcnow
+from db.views import FORECAST_ACCURACY_FLAGS, forecast_accuracy
+
+PREDICTION_VALUES = (
+    "base_close",
+    "predicted_close",
+    "lower_80",
+    "upper_80",
+    "lower_95",
+    "upper_95",
+)
+_REQUIRED = ("target_date", "base_close", "predicted_close")
+_DATE_COLUMNS = ("as_of_date", "target_date")
+_FLOAT_COLUMNS = (*PREDICTION_VALUES, "actual_close", "error", "abs_pct_error", "naive_error")
+
+
+def replace_predictions(
+    *,
+    session: Session,
+    ticker: str,
+    as_of_date: dt.date,
+    model_version_id: int,
+    kind: str,
+    rows: pd.DataFrame | Sequence[Mapping[str, Any]],
+    flow_run_id: str | None = None,
+) -> int:
+    """Store a run's predictions, replacing any set stored before for the same run key.
+
+    ``rows`` has ``target_date``, ``base_close``, ``predicted_close`` and optionally
+    ``lower_80, upper_80, lower_95, upper_95`` and ``horizon`` (default 1); a DataFrame may
+    carry ``target_date`` as its index. Returns the number of rows stored.
+    """
+    if kind not in PREDICTION_KINDS:
+        raise ValueError(f"prediction kind must be one of {PREDICTION_KINDS}, not {kind!r}")
+    records = _records(rows)
+    targets = [record["target_date"] for record in records]
+    if len(set(targets)) != len(targets):
+        raise ValueError(f"{kind} predictions of {ticker} on {as_of_date} repeat a target date")
+    session.flush()
+    session.execute(
+        delete(Prediction).where(
+            Prediction.ticker == ticker,
+            Prediction.as_of_date == as_of_date,
+            Prediction.model_version_id == model_version_id,
+            Prediction.kind == kind,
+        )
+    )
+    now = utcnow()
+    common = {
+        "ticker": ticker,
+        "as_of_date": as_of_date,
+        "model_version_id": model_version_id,
+        "kind": kind,
+        "created_at": now,
+        "flow_run_id": flow_run_id,
+    }
+    return insert_rows(session, Prediction.__table__, [common | record for record in records])
+
+
+def read_predictions(
+    *,
+    session: Session,
+    ticker: str,
+    as_of_date: dt.date | None = None,
+    kind: str = "forecast",
+    model_version_id: int | None = None,
+) -> pd.DataFrame:
+    """Stored predictions of one kind, by target date; all as-of dates when None."""
+    statement = select(Prediction.__table__).where(
+        Prediction.ticker == ticker, Prediction.kind == kind
+    )
+    if as_of_date is not None:
+        statement = statement.where(Prediction.as_of_date == as_of_date)
+    if model_version_id is not None:
+        statement = statement.where(Prediction.model_version_id == model_version_id)
+    statement = statement.order_by(Prediction.as_of_date, Prediction.target_date, Prediction.id)
+    return _frame(session, statement)
+
+
+def latest_forecast(*, session: Session, ticker: str) -> Prediction | None:
+    """The newest next-day forecast of ``ticker``."""
+    statement = (
+        select(Prediction)
+        .where(Prediction.ticker == ticker, Prediction.kind == "forecast")
+        .order_by(Prediction.as_of_date.desc(), Prediction.created_at.desc(), Prediction.id.desc())
+        .limit(1)
+    )
+    return session.scalars(statement).first()
+
+
+def read_forecast_accuracy(
+    *,
+    session: Session,
+    ticker: str,
+    since: dt.date | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Forecasts joined with the closes that arrived, oldest first; ``limit`` keeps the newest.
+
+    Rows whose target day has not arrived have NULL (NaN/NA) actuals; the flags
+    ``direction_hit, inside_80, inside_95`` come back as pandas nullable booleans.
+    """
+    view = forecast_accuracy
+    statement = select(view).where(view.c.ticker == ticker)
+    if since is not None:
+        statement = statement.where(view.c.as_of_date >= since)
+    statement = statement.order_by(view.c.as_of_date.desc(), view.c.created_at.desc())
+    if limit is not None:
+        statement = statement.limit(limit)
+    return _frame(session, statement).iloc[::-1].reset_index(drop=True)
+
+
+def read_realized_errors(
+    *,
+    session: Session,
+    ticker: str,
+    since: dt.date | None = None,
+    model_version_id: int | None = None,
+) -> pd.DataFrame:
+    """Only the forecasts whose target day has arrived, oldest first (for drift checks)."""
+    view = forecast_accuracy
+    statement = select(view).where(view.c.ticker == ticker, view.c.actual_close.is_not(None))
+    if since is not None:
+        statement = statement.where(view.c.target_date >= since)
+    if model_version_id is not None:
+        statement = statement.where(view.c.model_version_id == model_version_id)
+    return _frame(session, statement.order_by(view.c.target_date, view.c.created_at))
+
+
+def _records(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(rows, pd.DataFrame):
+        if "target_date" not in rows.columns:
+            rows = rows.rename_axis("target_date").reset_index()
+        rows = rows.to_dict("records")
+    records = []
+    for row in rows:
+        missing = [name for name in _REQUIRED if row.get(name) is None]
+        if missing:
+            raise ValueError(f"prediction row lacks {missing}: {dict(row)}")
+        record: dict[str, Any] = {name: clean_number(row.get(name)) for name in PREDICTION_VALUES}
+        if record["predicted_close"] is None or record["base_close"] is None:
+            raise ValueError(f"prediction row has NaN base_close or predicted_close: {dict(row)}")
+        record["target_date"] = pd.Timestamp(row["target_date"]).date()
+        record["horizon"] = int(row.get("horizon", 1))
+        records.append(record)
+    return records
+
+
+def _frame(session: Session, statement: Select[Any]) -> pd.DataFrame:
+    result = session.execute(statement)
+    frame = pd.DataFrame.from_records(result.all(), columns=list(result.keys()))
+    for name in _DATE_COLUMNS:
+        if name in frame.columns:
+            frame[name] = pd.to_datetime(frame[name]).dt.as_unit("ns")
+    if "created_at" in frame.columns:
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).dt.as_unit("ns")
+    for name in FORECAST_ACCURACY_FLAGS:
+        if name in frame.columns:
+            frame[name] = frame[name].astype("Int64").astype("boolean")
+    floats = [name for name in _FLOAT_COLUMNS if name in frame.columns]
+    frame[floats] = frame[floats].astype("float64")
+    return frame
