@@ -15,6 +15,7 @@ from db.repository.alerts import (
 )
 from db.repository.predictions import (
     latest_forecast,
+    prune_test_predictions,
     read_forecast_accuracy,
     read_predictions,
     read_realized_errors,
@@ -57,6 +58,7 @@ __all__ = [
     "list_model_versions",
     "open_alerts",
     "promote",
+    "prune_test_predictions",
     "read_drift_metrics",
     "read_forecast_accuracy",
     "read_predictions",

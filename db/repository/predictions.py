@@ -71,6 +71,21 @@ def replace_predictions(
     return insert_rows(session, Prediction.__table__, [common | record for record in records])
 
 
+def prune_test_predictions(*, session: Session, ticker: str, before: dt.date) -> int:
+    """Delete ``test`` predictions of runs as of dates before ``before``; return how many.
+
+    Every run stores its whole evaluation window (about 1,300 rows for the bundled history);
+    keeping only the newest window bounds the table, while every run's metrics stay in
+    ``evaluations``.
+    """
+    result = session.execute(
+        delete(Prediction).where(
+            Prediction.ticker == ticker, Prediction.kind == "test", Prediction.as_of_date < before
+        )
+    )
+    return result.rowcount
+
+
 def read_predictions(
     *,
     session: Session,

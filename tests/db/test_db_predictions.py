@@ -13,6 +13,7 @@ from db.engine import unit_of_work
 from db.models import Prediction
 from db.repository import (
     latest_forecast,
+    prune_test_predictions,
     read_forecast_accuracy,
     read_predictions,
     read_realized_errors,
@@ -83,6 +84,23 @@ def test_replacing_twice_keeps_one_set(session, version_id, bday, row_count) -> 
     stored = read_predictions(session=session, ticker="NVDA", kind="test")
     assert list(stored["target_date"].dt.date) == [bday(1), bday(2), bday(3)]
     assert (stored["horizon"] == 1).all()
+
+
+def test_pruning_keeps_only_the_newest_test_window_and_every_forecast(
+    session, version_id, bday, row_count
+) -> None:
+    window = [_forecast(bday(n), 100.0, 101.0) for n in range(1, 4)]
+    _store(session, version_id, bday(3), window, kind="test")
+    _store(session, version_id, bday(3), [_forecast(bday(4), 100.0, 102.0)])
+    later = [_forecast(bday(n), 100.0, 101.0) for n in range(2, 5)]
+    _store(session, version_id, bday(4), later, kind="test")
+    _store(session, version_id, bday(4), [_forecast(bday(5), 100.0, 102.0)])
+
+    assert prune_test_predictions(session=session, ticker="NVDA", before=bday(4)) == 3
+    tests = read_predictions(session=session, ticker="NVDA", kind="test")
+    assert set(tests["as_of_date"].dt.date) == {bday(4)}
+    assert len(read_predictions(session=session, ticker="NVDA", kind="forecast")) == 2
+    assert row_count(session, Prediction) == 5
 
 
 def test_repeated_target_dates_are_refused(session, version_id, bday) -> None:

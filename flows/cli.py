@@ -1,0 +1,178 @@
+"""The ``nvda-forecast`` command line: run the daily flow once, serve it, inspect the store."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+
+from forecasting.errors import NvdaForecastError
+
+
+def _quiet_environment(verbose: bool) -> None:
+    """Set, before TensorFlow and Prefect are imported, how much of their chatter a person sees."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    # Flow-run logs still reach the Prefect API (and its UI) at INFO, tracebacks included; the
+    # terminal shows the summary or one error line, and every log line with --verbose.
+    os.environ.setdefault(
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if verbose else "CRITICAL"
+    )
+    # Our modules' own log lines (a dropped empty row, a restatement) go to the run's logs too.
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "forecasting,db,flows")
+    if not os.environ.get("PREFECT_API_URL"):
+        # Ephemeral mode on a machine that may be offline: telemetry would only log errors.
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not verbose:
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null: C++ libraries write there, not to sys.stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(null)
+        os.close(saved)
+
+
+def _import_tensorflow(verbose: bool) -> None:
+    if verbose:
+        return
+    # TensorFlow 2.21 prints CUDA-probe and oneDNN lines through absl while its shared
+    # libraries load, before TF_CPP_MIN_LOG_LEVEL is read; later imports are no-ops.
+    with _native_stderr_silenced():
+        import tensorflow  # noqa: F401
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ticker", default="NVDA", help="ticker symbol (default NVDA)")
+    parser.add_argument(
+        "--source",
+        default="yahoo",
+        help="where prices come from: yahoo, sample (bundled NVDA history) or csv:PATH",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, exposed for the tests and for shell completion generators."""
+    parser = argparse.ArgumentParser(
+        prog="nvda-forecast",
+        description="Daily LSTM forecast of a next close, stored in SQL, watched for drift.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect and TF logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daily flow once (no Prefect server needed)")
+    _add_run_options(run)
+    run.add_argument("--as-of", type=_date, help="behave as if today were this date (YYYY-MM-DD)")
+    run.add_argument("--mode", choices=("auto", "retrain", "finetune"), default="auto")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    serve = commands.add_parser("serve", help="serve the deployment on its daily schedule")
+    _add_run_options(serve)
+    serve.add_argument("--cron", help="override the schedule (cron, America/New_York)")
+
+    database = commands.add_parser("db", help="manage the database schema")
+    database_commands = database.add_subparsers(dest="db_command", required=True)
+    upgrade = database_commands.add_parser("upgrade", help="apply migrations up to a revision")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    database_commands.add_parser("current", help="print the schema revision")
+
+    history = commands.add_parser("history", help="recent forecasts and their realized error")
+    history.add_argument("--ticker", default="NVDA")
+    history.add_argument("--days", type=int, default=30, help="forecasts made in the last N days")
+
+    alerts = commands.add_parser("alerts", help="open alerts (all alerts with --all)")
+    alerts.add_argument("--ticker", default=None)
+    alerts.add_argument("--all", action="store_true", help="include resolved alerts")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    _import_tensorflow(args.verbose)
+    from flows.daily import daily_forecast
+    from flows.summary import to_text
+
+    if not args.json:
+        print(f"Running the daily forecast for {args.ticker} from {args.source} ...", flush=True)
+    summary = daily_forecast(
+        ticker=args.ticker, source=args.source, as_of=args.as_of, mode=args.mode
+    )
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else to_text(summary))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    _import_tensorflow(args.verbose)
+    from flows.deployment import serve
+
+    serve(ticker=args.ticker, source=args.source, cron=args.cron)
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    from db.engine import get_engine, mask_url
+    from db.migrate import current_revision, upgrade
+
+    engine = get_engine()
+    if args.db_command == "upgrade":
+        upgrade(revision=args.revision)
+        print(f"{mask_url(engine.url)} is at revision {current_revision(engine)}")
+    else:
+        print(current_revision(engine) or "empty (run `nvda-forecast db upgrade`)")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from flows.tables import forecast_history_table
+
+    print(forecast_history_table(ticker=args.ticker, days=args.days))
+    return 0
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from flows.tables import alerts_table
+
+    print(alerts_table(ticker=args.ticker, include_resolved=args.all))
+    return 0
+
+
+COMMANDS = {"run": _run, "serve": _serve, "db": _db, "history": _history, "alerts": _alerts}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nvda-forecast`` console script."""
+    args = build_parser().parse_args(argv)
+    _quiet_environment(args.verbose)
+    try:
+        return COMMANDS[args.command](args)
+    except NvdaForecastError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

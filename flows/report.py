@@ -1,0 +1,41 @@
+"""Step 10: what a person sees of a run in the Prefect UI."""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import (
+    create_image_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+
+from flows.charts import png_data_uri, truth_vs_prediction_png
+from flows.summary import RunSummary, forecast_table, to_markdown
+
+
+def _key(summary: RunSummary, what: str) -> str:
+    # Artifact keys group a ticker's runs in the UI's artifact history (lower-case, dashes).
+    return f"{summary.ticker.lower()}-{what}"
+
+
+@task(cache_policy=NO_CACHE)
+def publish_report(summary: RunSummary, test_predictions: pd.DataFrame) -> None:
+    """Publish the run summary, the forecast table and the truth-vs-prediction chart."""
+    chart = png_data_uri(truth_vs_prediction_png(test_predictions, ticker=summary.ticker))
+    create_markdown_artifact(
+        to_markdown(summary, chart),
+        key=_key(summary, "forecast-summary"),
+        description=f"{summary.ticker} forecast for {summary.target_date}",
+    )
+    create_table_artifact(
+        forecast_table(summary),
+        key=_key(summary, "forecast"),
+        description=f"{summary.ticker} next-day forecast with 80% and 95% intervals",
+    )
+    create_image_artifact(
+        chart,
+        key=_key(summary, "test-window-chart"),
+        description="Truth vs prediction over the test window",
+    )

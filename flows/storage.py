@@ -1,0 +1,75 @@
+"""Model artifacts under the artifact root: a local folder by default, any fsspec URL in production.
+
+Files are named by content (``<ticker>/<as-of>-<kind>-<sha256[:12]>.keras``), so a rerun never
+overwrites the file a stored model version points to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+
+import fsspec
+import keras
+
+from forecasting.errors import ModelArtifactError
+from forecasting.model import load_model, save_model
+
+
+def _is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def _local_path(uri: str) -> Path:
+    return Path(uri.removeprefix("file://"))
+
+
+def store_model(
+    model: keras.Model, *, root: str, ticker: str, as_of: dt.date, kind: str
+) -> tuple[str, str]:
+    """Save ``model`` under ``root`` and return its URI and sha256."""
+    with tempfile.TemporaryDirectory(prefix="nvda-forecast-") as scratch:
+        staged = Path(scratch) / "model.keras"
+        sha256 = save_model(model, staged)
+        name = f"{ticker}/{as_of.isoformat()}-{kind}-{sha256[:12]}.keras"
+        uri = f"{root.rstrip('/')}/{name}"
+        if _is_local(uri):
+            target = _local_path(uri)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Copy then rename, so a crash never leaves a truncated file under the final name.
+            partial = target.with_suffix(".keras.partial")
+            partial.write_bytes(staged.read_bytes())
+            os.replace(partial, target)
+        else:
+            with fsspec.open(uri, "wb") as remote:
+                remote.write(staged.read_bytes())
+    return uri, sha256
+
+
+def load_stored_model(uri: str, *, sha256: str | None) -> keras.Model:
+    """Load the model at ``uri``, checking its sha256."""
+    if _is_local(uri):
+        return load_model(_local_path(uri), sha256=sha256)
+    with tempfile.TemporaryDirectory(prefix="nvda-forecast-") as scratch:
+        staged = Path(scratch) / "model.keras"
+        try:
+            with fsspec.open(uri, "rb") as remote:
+                staged.write_bytes(remote.read())
+        except FileNotFoundError:
+            raise ModelArtifactError(
+                f"model file {uri} is missing from the artifact root; check "
+                "NVDA_FORECAST_ARTIFACT_ROOT or retrain with --mode retrain"
+            ) from None
+        return load_model(staged, sha256=sha256)
+
+
+def remove_model(uri: str) -> None:
+    """Delete an artifact that no stored model version refers to (a failed run's candidate)."""
+    if _is_local(uri):
+        _local_path(uri).unlink(missing_ok=True)
+        return
+    filesystem, path = fsspec.core.url_to_fs(uri)
+    if filesystem.exists(path):
+        filesystem.rm(path)

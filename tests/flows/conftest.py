@@ -1,0 +1,40 @@
+"""Flow tests: one Prefect test server for the session, tiny training, a fresh store per test."""
+
+from __future__ import annotations
+
+import pytest
+
+from db.engine import dispose_engines
+
+# Small enough that a retrain on a few thousand windows takes about a second on one core.
+TINY_TRAINING = {
+    "NVDA_FORECAST_TRAINING__LAYERS": "1",
+    "NVDA_FORECAST_TRAINING__UNITS": "4",
+    "NVDA_FORECAST_TRAINING__MAX_EPOCHS": "2",
+    "NVDA_FORECAST_TRAINING__PATIENCE": "1",
+    "NVDA_FORECAST_TRAINING__FINETUNE_EPOCHS": "1",
+    "NVDA_FORECAST_TRAINING__BATCH_SIZE": "256",
+}
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A temporary Prefect API for the whole session (STYLE: the harness once per session)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def flow_settings(monkeypatch, database_url, tmp_path, prefect_server) -> str:
+    """Point the flow at a fresh database and artifact folder; return the database URL."""
+    from forecasting.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("NVDA_FORECAST_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    for name, value in TINY_TRAINING.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield database_url
+    dispose_engines()

@@ -1,0 +1,100 @@
+"""The `nvda-forecast` command line: exit codes, one-line errors, readable output."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.cli import build_parser, main
+
+
+def test_run_defaults_and_date_parsing():
+    args = build_parser().parse_args(["run"])
+    assert (args.ticker, args.source, args.as_of, args.mode) == ("NVDA", "yahoo", None, "auto")
+    args = build_parser().parse_args(["run", "--as-of", "2024-12-31", "--mode", "retrain"])
+    assert str(args.as_of) == "2024-12-31" and args.mode == "retrain"
+
+
+def test_bad_arguments_exit_with_usage(capsys):
+    with pytest.raises(SystemExit) as raised:
+        build_parser().parse_args(["run", "--as-of", "31/12/2024"])
+    assert raised.value.code == 2
+    assert "'31/12/2024' is not a date; use YYYY-MM-DD" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--mode", "sometimes"])
+
+
+def test_unreachable_database_is_one_line_with_the_password_masked(monkeypatch, capsys):
+    # Port 1 on localhost refuses at once: no waiting for a timeout.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://forecaster:s3cret@127.0.0.1:1/prod")
+    assert main(["db", "upgrade"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        "error: cannot connect to postgresql+psycopg://forecaster:***@127.0.0.1:1/"
+    )
+    assert "s3cret" not in err and "\n" not in err
+
+
+def test_db_upgrade_then_current_on_a_fresh_sqlite_file(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert main(["db", "upgrade"]) == 0
+    upgraded = capsys.readouterr().out
+    assert "fresh.db is at revision" in upgraded
+    assert main(["db", "current"]) == 0
+    assert capsys.readouterr().out.strip() == upgraded.split()[-1]
+
+
+def test_history_before_any_run_says_what_to_do(capsys):
+    assert main(["history"]) == 1
+    assert "run `nvda-forecast run`" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_prints_the_summary_and_history_shows_it(flow_settings, capsys):
+    assert main(["run", "--source", "sample", "--as-of", "2004-12-31"]) == 0
+    out = capsys.readouterr().out
+    assert "NVDA close on 2005-01-03 (next trading day after 2004-12-31)" in out
+    assert "retrain -> v1" in out and "promoted to champion" in out
+    assert "80% interval" in out and "skill" in out
+
+    assert main(["history", "--days", "5"]) == 0
+    history = capsys.readouterr().out
+    assert "2004-12-31 2005-01-03" in history
+    assert "1 waiting for their target day" in history
+
+    assert main(["alerts"]) == 0
+    assert "No open alerts." in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_run_failure_is_one_line_and_non_zero(flow_settings, capsys, tmp_path):
+    missing = tmp_path / "nowhere.csv"
+    assert main(["run", "--source", f"csv:{missing}"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "nowhere.csv" in err[-1]
+
+
+@pytest.mark.slow
+def test_a_real_process_shows_no_start_up_chatter_and_one_error_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PREFECT_", "TF_", "NVDA_FORECAST_", "DATABASE_URL"))
+    }
+    environment.update(
+        NVDA_FORECAST_DATA_DIR=str(tmp_path / "data"), PREFECT_HOME=str(tmp_path / "prefect")
+    )
+    missing = tmp_path / "nowhere.csv"
+    process = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--source", f"csv:{missing}"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
+    assert process.returncode == 1
+    assert process.stdout == f"Running the daily forecast for NVDA from csv:{missing} ...\n"
+    assert process.stderr == f"error: {missing}: does not exist; check the path given after csv:\n"
