@@ -39,10 +39,10 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "sql.md"
 POSTGRES_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 QUERY_TARGET_MS, UPSERT_TARGET_MS = 50.0, 1000.0
 DRIFT_METRICS = (
-    ("volatility_ratio", "data"),
-    ("return_distance", "data"),
-    ("rmse_ratio", "performance"),
-    ("stale_sessions", "quality"),
+    ("volatility_ratio", "data_drift"),
+    ("return_distance", "data_drift"),
+    ("rmse_ratio", "performance_drift"),
+    ("stale_sessions", "data_quality"),
 )
 TEST_WINDOW, TEST_RUNS = 500, 20
 
@@ -234,7 +234,7 @@ def _alerts(ticker: str, dates: list, now) -> list[dict]:
         rows.append(
             {
                 "ticker": ticker,
-                "kind": "data",
+                "kind": "data_drift",
                 "severity": "warning",
                 "metric": f"metric_{i % 4}" if not open_ else f"open_{i}",
                 "value": 2.0,

@@ -37,8 +37,10 @@ INGESTION_STATUSES = ("succeeded", "failed")
 MODEL_KINDS = ("retrain", "finetune")
 MODEL_STATUSES = ("candidate", "champion", "rejected", "retired")
 PREDICTION_KINDS = ("forecast", "test")
-DRIFT_KINDS = ("data", "performance", "quality", "pipeline")
-ALERT_KINDS = (*DRIFT_KINDS, "model")
+# The same names as forecasting.alerting.KINDS (a test checks): alert kinds name the Prefect
+# events too, `nvda-forecast.alert.<kind>`.
+DRIFT_KINDS = ("data_drift", "performance_drift", "data_quality", "pipeline")
+ALERT_KINDS = DRIFT_KINDS
 ALERT_SEVERITIES = ("info", "warning", "critical")
 ALERT_STATUSES = ("open", "resolved")
 
@@ -233,7 +235,7 @@ class DriftReport(Base):
     ticker: Mapped[str] = mapped_column(String(32))
     as_of_date: Mapped[dt.date] = mapped_column(Date)
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24))
     metric: Mapped[str] = mapped_column(String(64))
     value: Mapped[float | None] = mapped_column(Float)
     threshold: Mapped[float | None] = mapped_column(Float)
@@ -270,7 +272,7 @@ class Alert(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticker: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24))
     severity: Mapped[str] = mapped_column(String(16))
     metric: Mapped[str] = mapped_column(String(64))
     value: Mapped[float | None] = mapped_column(Float)

@@ -268,14 +268,14 @@ def _store_monitoring(session) -> None:
         rows = [
             {
                 "metric": "volatility_ratio",
-                "kind": "data",
+                "kind": "data_drift",
                 "value": 1.5 + (i - 60) * 0.2,
                 "threshold": 1.75,
                 "breached": i == 62,
             },
             {
                 "metric": "stale_sessions",
-                "kind": "quality",
+                "kind": "data_quality",
                 "value": 0,
                 "threshold": 0,
                 "breached": False,
@@ -286,14 +286,14 @@ def _store_monitoring(session) -> None:
         session=session,
         ticker="AMD",
         as_of_date=_day(7),
-        rows=[{"metric": "volatility_ratio", "kind": "data", "value": 9.0, "breached": True}],
+        rows=[{"metric": "volatility_ratio", "kind": "data_drift", "value": 9.0, "breached": True}],
     )
     # Opened in this order, an hour apart: severity, not age, must lead the open-alerts query.
     specs = [
-        ("AMD", "data", "volatility_ratio", "info"),
-        ("NVDA", "data", "volatility_ratio", "warning"),
-        ("NVDA", "performance", "rmse_ratio", "critical"),
-        ("NVDA", "quality", "stale_sessions", "warning"),
+        ("AMD", "data_drift", "volatility_ratio", "info"),
+        ("NVDA", "data_drift", "volatility_ratio", "warning"),
+        ("NVDA", "performance_drift", "rmse_ratio", "critical"),
+        ("NVDA", "data_quality", "stale_sessions", "warning"),
         ("AMD", "pipeline", "run_failed", "critical"),
     ]
     for number, (ticker, kind, metric, severity) in enumerate(specs):

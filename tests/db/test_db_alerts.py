@@ -28,14 +28,14 @@ def _metrics(volatility: float) -> list[dict]:
     return [
         {
             "metric": "volatility_ratio",
-            "kind": "data",
+            "kind": "data_drift",
             "value": volatility,
             "threshold": 1.75,
             "breached": volatility > 1.75,
         },
         {
             "metric": "stale_sessions",
-            "kind": "quality",
+            "kind": "data_quality",
             "value": 0,
             "threshold": 0,
             "breached": False,
@@ -47,7 +47,7 @@ def _alert(session, metric="volatility_ratio", ticker="NVDA", as_of=AS_OF) -> Al
     return add_alert(
         session=session,
         ticker=ticker,
-        kind="data",
+        kind="data_drift",
         severity="warning",
         metric=metric,
         message="returns are more volatile than in training",
@@ -95,7 +95,7 @@ def test_alert_lifecycle(session) -> None:
     assert alert.status == "open" and alert.resolved_at is None
     assert alert.last_seen_as_of == AS_OF
     assert (
-        get_open_alert(session=session, ticker="NVDA", kind="data", metric="volatility_ratio").id
+        get_open_alert(session=session, ticker="NVDA", kind="data_drift", metric="volatility_ratio").id
         == alert.id
     )
     later = AS_OF + dt.timedelta(days=3)
@@ -152,7 +152,7 @@ def test_alert_arguments_are_checked(session) -> None:
         add_alert(
             session=session,
             ticker="NVDA",
-            kind="data",
+            kind="data_drift",
             severity="apocalyptic",
             metric="m",
             message="",

@@ -120,10 +120,10 @@ def _open_alerts(h) -> list[tuple]:
         return (ticker, severity, kind, metric, None, None, f"{metric} fired", opened, opened)
 
     return [
-        alert("NVDA", "critical", "performance", "rmse_ratio", 62),
+        alert("NVDA", "critical", "performance_drift", "rmse_ratio", 62),
         alert("AMD", "critical", "pipeline", "run_failed", 64),
-        alert("NVDA", "warning", "data", "volatility_ratio", 61),
-        alert("AMD", "info", "data", "volatility_ratio", 60),
+        alert("NVDA", "warning", "data_drift", "volatility_ratio", 61),
+        alert("AMD", "info", "data_drift", "volatility_ratio", 60),
     ]
 
 

@@ -242,7 +242,7 @@ def upgrade() -> None:
         sa.Column("ticker", sa.String(32), nullable=False),
         sa.Column("as_of_date", sa.Date(), nullable=False),
         sa.Column("model_version_id", sa.Integer(), nullable=True),
-        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("kind", sa.String(24), nullable=False),
         sa.Column("metric", sa.String(64), nullable=False),
         sa.Column("value", sa.Float(), nullable=True),
         sa.Column("threshold", sa.Float(), nullable=True),
@@ -250,7 +250,7 @@ def upgrade() -> None:
         _timestamp("created_at"),
         sa.Column("flow_run_id", sa.String(64), nullable=True),
         sa.CheckConstraint(
-            "kind IN ('data', 'performance', 'quality', 'pipeline')",
+            "kind IN ('data_drift', 'performance_drift', 'data_quality', 'pipeline')",
             name=op.f("ck_drift_reports_kind"),
         ),
         _model_version_fk("drift_reports"),
@@ -269,7 +269,7 @@ def upgrade() -> None:
         "alerts",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("ticker", sa.String(32), nullable=False),
-        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("kind", sa.String(24), nullable=False),
         sa.Column("severity", sa.String(16), nullable=False),
         sa.Column("metric", sa.String(64), nullable=False),
         sa.Column("value", sa.Float(), nullable=True),
@@ -283,7 +283,7 @@ def upgrade() -> None:
         _timestamp("resolved_at", nullable=True),
         sa.Column("flow_run_id", sa.String(64), nullable=True),
         sa.CheckConstraint(
-            "kind IN ('data', 'performance', 'quality', 'pipeline', 'model')",
+            "kind IN ('data_drift', 'performance_drift', 'data_quality', 'pipeline')",
             name=op.f("ck_alerts_kind"),
         ),
         sa.CheckConstraint(
