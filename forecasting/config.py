@@ -55,6 +55,58 @@ class TrainingConfig(BaseModel):
     seed: int = 42
 
 
+class DriftConfig(BaseModel):
+    """Thresholds of the drift, performance and data-quality checks (see docs/alerts.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    recent_window: int = Field(60, ge=10, description="trading days compared with the reference")
+    reference: str = Field(
+        "trailing",
+        pattern="^(trailing|training)$",
+        description="drift reference: the sessions just before the recent window, or the "
+        "champion's whole training window",
+    )
+    reference_window: int = Field(
+        1000, ge=20, description="sessions in the trailing reference (<= 1000: KS test)"
+    )
+    distance_threshold: float = Field(
+        0.5, gt=0, description="normed Wasserstein distance (reference > 1000 values) for drift"
+    )
+    ks_p_value: float = Field(
+        0.01, gt=0, lt=1, description="KS-test p-value below which data drifted (<= 1000 values)"
+    )
+    psi_bins: int = Field(5, ge=2, description="PSI bins: quantiles of the reference")
+    psi_threshold: float = Field(0.4, gt=0, description="population stability index for drift")
+    volatility_ratio: float = Field(
+        1.75, gt=1, description="recent / reference standard deviation of returns that alerts"
+    )
+    performance_window: int = Field(20, ge=5, description="realized forecasts in the rolling check")
+    min_realized: int = Field(10, ge=3, description="realized forecasts needed before judging")
+    rmse_ratio: float = Field(
+        1.5, gt=1, description="realized relative RMSE / test relative RMSE that alerts"
+    )
+    skill_threshold: float = Field(
+        1.2, gt=0, description="realized RMSE / naive RMSE on the same days that alerts"
+    )
+    coverage_p_value: float = Field(
+        0.001, gt=0, lt=1, description="binomial p-value of the interval misses that alerts"
+    )
+    max_stale_sessions: int = Field(
+        0, ge=0, description="completed sessions the newest stored bar may lag behind"
+    )
+    missing_lookback: int = Field(250, ge=10, description="sessions checked for missing bars")
+    max_missing_sessions: int = Field(
+        0, ge=0, description="sessions without a bar tolerated in the lookback"
+    )
+    resolve_margin: float = Field(
+        0.35,
+        ge=0,
+        lt=1,
+        description="share of the way back from the threshold to normal before an alert resolves",
+    )
+
+
 def config_fingerprint(features: FeatureConfig, training: TrainingConfig) -> str:
     """A short stable hash of what shapes a model, to tell when a retrain is due."""
     shaping = {
@@ -98,6 +150,8 @@ class Settings(BaseSettings):
     retrain_every: int = Field(
         20, ge=1, description="trading days after which the champion is retrained, not fine-tuned"
     )
+    drift: DriftConfig = DriftConfig()
+
     promotion_tolerance: float = Field(
         0.02, ge=0, description="a candidate may be this much worse in skill and still be promoted"
     )

@@ -95,7 +95,9 @@ def test_alert_lifecycle(session) -> None:
     assert alert.status == "open" and alert.resolved_at is None
     assert alert.last_seen_as_of == AS_OF
     assert (
-        get_open_alert(session=session, ticker="NVDA", kind="data_drift", metric="volatility_ratio").id
+        get_open_alert(
+            session=session, ticker="NVDA", kind="data_drift", metric="volatility_ratio"
+        ).id
         == alert.id
     )
     later = AS_OF + dt.timedelta(days=3)
