@@ -108,10 +108,11 @@ def _auto(
         )
     if history_restated:
         return Decision("retrain", "price history was restated (split or dividend adjustment)")
+    if champion.as_of_date == as_of:
+        # Nothing new to learn from: retraining on the same bars would give the same model.
+        return Decision("reuse", f"the champion is already trained on data through {as_of}")
     if open_drift_alerts:
         return Decision("retrain", f"drift alert open: {', '.join(sorted(open_drift_alerts))}")
-    if champion.as_of_date == as_of:
-        return Decision("reuse", f"the champion is already trained on data through {as_of}")
     age = trading_days_between(champion.retrained_as_of, as_of)
     if age >= retrain_every:
         return Decision(

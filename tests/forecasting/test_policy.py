@@ -62,6 +62,12 @@ def test_retrain_triggers(overrides, words):
 def test_reuses_a_champion_already_trained_through_the_as_of_date():
     decision = auto(champion=champion(as_of=AS_OF))
     assert decision.action == "reuse"
+    # A drift alert cannot be cured by retraining on the very same bars...
+    assert auto(champion=champion(as_of=AS_OF), open_drift_alerts=("data_drift",)).action == (
+        "reuse"
+    )
+    # ...but restated bars are new data.
+    assert auto(champion=champion(as_of=AS_OF), history_restated=True).action == "retrain"
 
 
 def test_forced_modes():
