@@ -37,8 +37,8 @@ from forecasting.evaluation import Evaluation, Forecast, evaluate, forecast_next
 from forecasting.features import PreparedData, prepare
 from forecasting.model import TrainingResult, fine_tune, set_seed, train
 from forecasting.policy import ChampionInfo, Decision, Mode, decide
+from forecasting.restatement import Restatement, find_restatement
 from forecasting.sources import load_prices, parse_source
-from forecasting.validation import Restatement, find_restatement
 
 TRANSIENT_ERRORS = (RateLimitedError, SourceUnavailableError, DatabaseUnavailableError, OSError)
 

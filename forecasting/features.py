@@ -23,7 +23,7 @@ from forecasting.errors import InsufficientDataError
 
 logger = logging.getLogger(__name__)
 
-PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+FEATURE_SOURCE_COLUMNS = ("open", "high", "low", "close", "volume")
 FEATURE_NAMES = ("close_return", "open_gap", "high_range", "low_range", "volume_change")
 # Each split must hold at least this many windows; 20 validation windows are also the fewest for
 # which the 95% split-conformal quantile is finite (ceil((n + 1) * 0.95) <= n needs n >= 19).
@@ -84,9 +84,11 @@ class PreparedData:
 
 
 def _check_prices(prices: pd.DataFrame) -> None:
-    missing = [name for name in PRICE_COLUMNS if name not in prices.columns]
+    missing = [name for name in FEATURE_SOURCE_COLUMNS if name not in prices.columns]
     if missing:
-        raise ValueError(f"prices lack the column(s) {missing}; expected {list(PRICE_COLUMNS)}")
+        raise ValueError(
+            f"prices lack the column(s) {missing}; expected {list(FEATURE_SOURCE_COLUMNS)}"
+        )
     if not isinstance(prices.index, pd.DatetimeIndex):
         raise ValueError("prices must be indexed by a DatetimeIndex of trading days")
     if not (prices.index.is_monotonic_increasing and prices.index.is_unique):

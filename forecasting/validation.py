@@ -1,4 +1,4 @@
-"""Checks every price frame passes before it is stored, and the restatement test used at ingest.
+"""Checks every price frame passes before it is stored.
 
 A *price frame* has a tz-naive ``DatetimeIndex`` named ``date`` (midnight, one row per NYSE
 session, sorted, unique) and exactly the float64 columns in ``PRICE_COLUMNS``. Open, high, low and
@@ -11,13 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from forecasting.calendar import session_close, trading_days
+from forecasting.calendar import trading_days
 from forecasting.errors import PriceValidationError
+from forecasting.partial_bars import (
+    SETTLE_TIME,
+    closes_early,
+    partial_bar_reason,
+    unsettled_sessions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +30,6 @@ PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
 INDEX_NAME = "date"
 # Yahoo serves prices as float32; 1e-6 absorbs their rounding and nothing a real error produces.
 OHLC_TOLERANCE = 1e-6
-# Yahoo's daily bar keeps moving for minutes after the bell (closing auction, late prints);
-# yfinance itself treats data younger than 30 minutes as not final.
-SETTLE_TIME = dt.timedelta(minutes=30)
-_NEW_YORK = "America/New_York"
 _PRICES = ["open", "high", "low", "close", "adj_close"]
 # (column that must be >=, column it bounds): the bar must contain its open and close.
 _BAR_BOUNDS = [
@@ -38,27 +39,6 @@ _BAR_BOUNDS = [
     ("open", "low"),
     ("close", "low"),
 ]
-
-# The partial-bar test for files (docs/data.md has the measurement behind these numbers).
-PARTIAL_LOOKBACK = 20
-PARTIAL_VOLUME_RATIO = 0.35
-ROUND_LOT = 100
-
-
-@dataclass(frozen=True)
-class Restatement:
-    """Stored and fetched history disagree on their overlap: a split or dividend re-adjustment."""
-
-    first_date: dt.date
-    rows: int
-    overlap: int
-    max_relative_difference: float
-
-    def __str__(self) -> str:
-        return (
-            f"{self.rows} of {self.overlap} overlapping rows differ from {self.first_date} on "
-            f"(largest relative difference {self.max_relative_difference:.3g})"
-        )
 
 
 class _Rows:
@@ -116,10 +96,11 @@ def validate_prices(
         The file line number of each row, in order, so that messages can name it.
     now
         The fetch time (naive means UTC). The bar of a session that had not closed (and settled,
-        ``SETTLE_TIME``) by then is dropped with a warning. ``None`` skips this rule.
+        ``forecasting.partial_bars.SETTLE_TIME``) by then is dropped with a warning. ``None``
+        skips this rule.
     check_last_bar
         Raise if the last row looks like a partial bar saved during its session (for files,
-        whose capture time is unknown); see ``partial_bar_reason``.
+        whose capture time is unknown); see ``forecasting.partial_bars.partial_bar_reason``.
 
     Returns
     -------
@@ -287,16 +268,12 @@ def _settled(frame: pd.DataFrame, rows: _Rows, now: dt.datetime) -> np.ndarray:
     """Keep-mask without the bar of a session that had not closed and settled at ``now``."""
     moment = pd.Timestamp(now)
     moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
-    # Only the newest rows can be unsettled; the calendar is asked about those alone.
-    today = moment.tz_localize(None).normalize()
-    recent = np.flatnonzero(frame.index >= today - pd.Timedelta(days=4))
-    open_rows = [i for i in recent if session_close(frame.index[i]) + SETTLE_TIME > moment]
+    unexpected = unsettled_sessions(frame.index, moment)
     keep = np.ones(len(frame), dtype=bool)
-    if not open_rows:
+    if not unexpected.any():
         return keep
     last = len(frame) - 1
-    unexpected = np.zeros(len(frame), dtype=bool)
-    unexpected[[i for i in open_rows if i != last]] = True
+    unexpected[last] = False  # only the last bar may be from a session still open
     rows.fail(
         unexpected,
         lambda i: f"the session had not closed yet at {moment:%Y-%m-%d %H:%M} UTC",
@@ -314,9 +291,8 @@ def _settled(frame: pd.DataFrame, rows: _Rows, now: dt.datetime) -> np.ndarray:
 
 
 def _check_last_bar(frame: pd.DataFrame, rows: _Rows) -> None:
-    last = frame.index[-1]
-    close = session_close(last).tz_convert(_NEW_YORK)
-    reason = partial_bar_reason(frame["volume"].to_numpy(), early_close=close.hour < 16)
+    early_close = closes_early(frame.index[-1])
+    reason = partial_bar_reason(frame["volume"].to_numpy(), early_close=early_close)
     if reason is None:
         return
     previous = f"{frame.index[-2]:%Y-%m-%d}" if len(frame) > 1 else "the day before"
@@ -325,43 +301,6 @@ def _check_last_bar(frame: pd.DataFrame, rows: _Rows) -> None:
         f"session closed ({reason}); delete the row or run with --as-of {previous}, "
         "or export the file again after the close"
     )
-
-
-def partial_bar_reason(volumes: np.ndarray, *, early_close: bool) -> str | None:
-    """Why the last of ``volumes`` looks like an intraday snapshot, or ``None`` if it does not.
-
-    Two signs, each measured on NVDA's 6,555 complete days (docs/data.md): the volume breaks the
-    round lots of the previous sessions (Yahoo reports complete days in hundreds; never broken
-    by a complete day), or it is below ``PARTIAL_VOLUME_RATIO`` times their median (0.29% of
-    complete days, early closes excluded since they trade less).
-
-    Parameters
-    ----------
-    volumes
-        The volumes of consecutive sessions, oldest first; the last is tested.
-    early_close
-        Whether the last session closed early (13:00 New York), which exempts the median test.
-
-    Returns
-    -------
-    str or None
-        The reason, for a message; ``None`` with fewer than ``PARTIAL_LOOKBACK`` earlier sessions.
-    """
-    if len(volumes) <= PARTIAL_LOOKBACK:
-        return None
-    last, previous = volumes[-1], volumes[-PARTIAL_LOOKBACK - 1 : -1]
-    if np.all(previous % ROUND_LOT == 0) and last % ROUND_LOT != 0:
-        return (
-            f"volume {last:,.0f} is not a multiple of {ROUND_LOT}, unlike the previous "
-            f"{PARTIAL_LOOKBACK} sessions'"
-        )
-    median = float(np.median(previous))
-    if not early_close and median > 0 and last < PARTIAL_VOLUME_RATIO * median:
-        return (
-            f"volume {last:,.0f} is {last / median:.2f} times the median of the previous "
-            f"{PARTIAL_LOOKBACK} sessions"
-        )
-    return None
 
 
 def _warn_missing_sessions(frame: pd.DataFrame, origin: str) -> None:
@@ -378,52 +317,3 @@ def _warn_missing_sessions(frame: pd.DataFrame, origin: str) -> None:
             shown,
             ", ..." if len(missing) > 5 else "",
         )
-
-
-def find_restatement(
-    stored: pd.DataFrame, fetched: pd.DataFrame, *, rtol: float = 1e-4
-) -> Restatement | None:
-    """Whether history was restated: close or adj_close differ on the dates both frames hold.
-
-    Parameters
-    ----------
-    stored
-        Bars already stored (at least ``close`` and ``adj_close``, indexed by date).
-    fetched
-        Bars just fetched, same shape.
-    rtol
-        Relative difference above which a value counts as changed. Yahoo's float32 rounding is
-        about 1e-7; a split moves prices by a factor, a dividend re-adjustment moves adj_close by
-        dividend / price (NVDA's $0.01 a quarter is about 7e-5 at $130, below the default).
-
-    Returns
-    -------
-    Restatement or None
-        The first differing date, how many overlapping rows differ and the largest relative
-        difference; ``None`` when nothing differs or the frames do not overlap.
-    """
-    columns = ["close", "adj_close"]
-    for name, frame in (("stored", stored), ("fetched", fetched)):
-        if missing := [c for c in columns if c not in frame.columns]:
-            raise ValueError(f"{name} prices lack the column(s) {missing}")
-    old = stored[columns].set_axis(pd.DatetimeIndex(stored.index).as_unit("ns"), axis=0)
-    new = fetched[columns].set_axis(pd.DatetimeIndex(fetched.index).as_unit("ns"), axis=0)
-    overlap = old.index.intersection(new.index)
-    if len(overlap) == 0:
-        return None
-    before = old.loc[overlap].to_numpy(dtype="float64")
-    after = new.loc[overlap].to_numpy(dtype="float64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.abs(after - before) / np.abs(before)
-    # A value present on one side only is a change too; both empty is not.
-    relative = np.where(np.isnan(before) & np.isnan(after), 0.0, relative)
-    relative = np.where(np.isnan(relative), np.inf, relative).max(axis=1)
-    changed = relative > rtol
-    if not changed.any():
-        return None
-    return Restatement(
-        first_date=overlap[np.argmax(changed)].date(),
-        rows=int(changed.sum()),
-        overlap=len(overlap),
-        max_relative_difference=float(relative.max()),
-    )

@@ -7,13 +7,7 @@ import pytest
 
 from forecasting.calendar import trading_days
 from forecasting.errors import PriceValidationError
-from forecasting.validation import (
-    PRICE_COLUMNS,
-    Restatement,
-    find_restatement,
-    partial_bar_reason,
-    validate_prices,
-)
+from forecasting.validation import PRICE_COLUMNS, validate_prices
 
 UTC = dt.UTC
 
@@ -278,13 +272,6 @@ def test_an_early_close_is_not_suspected_for_its_low_volume():
     assert check(frame, check_last_bar=True).index[-1] == pd.Timestamp("2024-11-29")
 
 
-def test_the_partial_bar_test_needs_twenty_earlier_sessions():
-    volumes = np.array([200e6] * 20 + [1e6])
-    assert partial_bar_reason(volumes[1:], early_close=False) is None
-    assert partial_bar_reason(volumes, early_close=False) is not None
-    assert partial_bar_reason(np.r_[volumes[:-1], 150e6], early_close=False) is None
-
-
 def test_dates_before_the_calendar_are_an_error():
     frame = bars().set_axis(pd.DatetimeIndex(trading_days("2025-01-02", "2025-02-12")), axis=0)
     frame = frame.rename(index={frame.index[0]: pd.Timestamp("1985-01-02")})
@@ -310,55 +297,3 @@ def test_missing_sessions_are_logged(caplog):
 def test_line_numbers_must_match_the_rows():
     with pytest.raises(ValueError, match="lines has 2 entries"):
         check(bars(), lines=[2, 3])
-
-
-def test_no_restatement_when_the_overlap_agrees():
-    stored = bars("2025-01-02", "2025-02-05")
-    fetched = bars("2025-01-02", "2025-02-12")
-    assert find_restatement(stored, fetched) is None
-    assert find_restatement(stored, bars("2024-01-02", "2024-02-01")) is None  # no overlap
-
-
-def test_a_split_is_a_restatement():
-    stored = bars("2025-01-02", "2025-02-12")
-    fetched = stored.copy()
-    fetched[["close", "adj_close"]] /= 10  # a 10:1 split restates all history
-    fetched.index = fetched.index.as_unit("us")  # what the database returns may differ in unit
-
-    found = find_restatement(stored, fetched)
-
-    assert found == Restatement(
-        first_date=dt.date(2025, 1, 2),
-        rows=len(stored),
-        overlap=len(stored),
-        max_relative_difference=pytest.approx(0.9),
-    )
-    rows = len(stored)
-    assert str(found) == (
-        f"{rows} of {rows} overlapping rows differ from 2025-01-02 on "
-        "(largest relative difference 0.9)"
-    )
-
-
-def test_a_dividend_readjustment_is_found_above_the_tolerance():
-    stored = bars("2025-01-02", "2025-02-12")
-    fetched = stored.copy()
-    fetched.loc[:"2025-02-05", "adj_close"] *= 1 - 7.5e-5  # NVDA's $0.01 dividend at $133
-    assert find_restatement(stored, fetched) is None  # below the default rtol=1e-4
-    found = find_restatement(stored, fetched, rtol=1e-5)
-    assert found is not None
-    assert (found.first_date, found.rows) == (dt.date(2025, 1, 2), len(stored[:"2025-02-05"]))
-    assert found.max_relative_difference == pytest.approx(7.5e-5)
-
-
-def test_a_value_missing_on_one_side_is_a_change():
-    stored = bars("2025-01-02", "2025-01-10")
-    fetched = stored.copy()
-    fetched.loc["2025-01-08", "close"] = np.nan
-    found = find_restatement(stored, fetched)
-    assert found is not None and found.first_date == dt.date(2025, 1, 8) and found.rows == 1
-
-
-def test_find_restatement_needs_close_and_adj_close():
-    with pytest.raises(ValueError, match=r"stored prices lack the column\(s\) \['adj_close'\]"):
-        find_restatement(bars().drop(columns="adj_close"), bars())
