@@ -35,13 +35,16 @@ from flows.tasks import (
     store_prices,
     train_candidate,
 )
+from flows.watch import deliver_alerts, open_drift_alerts, record_failed_run, watch
 from forecasting.calendar import previous_trading_day
 from forecasting.config import Settings, config_fingerprint, get_settings
-from forecasting.errors import DataSourceError
+from forecasting.errors import DataSourceError, RateLimitedError, SourceUnavailableError
 from forecasting.evaluation import Evaluation, Forecast
 from forecasting.features import PreparedData
 from forecasting.policy import Decision, Mode, judge
+from forecasting.sources import parse_source
 
+TRANSIENT_SOURCE_ERRORS = (RateLimitedError, SourceUnavailableError)
 # Bars re-read before the newest stored one, to notice restated history (splits, dividends).
 OVERLAP_SESSIONS = 5
 
@@ -62,7 +65,12 @@ class Contender:
     evaluation: Evaluation
 
 
-@flow(name="daily-forecast", flow_run_name="{ticker}-{source}", timeout_seconds=3600)
+@flow(
+    name="daily-forecast",
+    flow_run_name="{ticker}-{source}",
+    timeout_seconds=3600,
+    on_failure=[record_failed_run],
+)
 def daily_forecast(
     ticker: str = "NVDA",
     source: str = "yahoo",
@@ -74,7 +82,8 @@ def daily_forecast(
     run_id = flow_run.id
     engine = open_store(settings.database_url)
     ingested = ingest(engine, ticker=ticker, source=source, as_of=as_of, flow_run_id=run_id)
-    data = prepare_data(load_history(engine, ticker, ingested.last_date), settings.features)
+    prices = load_history(engine, ticker, ingested.last_date)
+    data = prepare_data(prices, settings.features)
     champion = find_champion(engine, ticker)
     decision = decide_training(
         mode=mode,
@@ -83,12 +92,33 @@ def daily_forecast(
         config_hash=config_fingerprint(settings.features, settings.training),
         retrain_every=settings.retrain_every,
         history_restated=ingested.restatement is not None,
-        open_drift_alerts=(),
+        open_drift_alerts=open_drift_alerts(
+            engine, ticker, champion.info.retrained_as_of if champion else None
+        ),
     )
     incumbent = _score_champion(champion, data)
     candidate = _train(decision, champion, incumbent, data, settings, ticker)
-    forecaster = candidate[0] if candidate and candidate[1].promoted else incumbent
+    promoted = candidate is not None and candidate[1].promoted
+    forecaster = candidate[0] if promoted else incumbent
     forecast = predict_next(forecaster.model, data, forecaster.evaluation)
+    findings = watch(
+        engine,
+        ticker,
+        prices,
+        # A file or the bundled sample is the whole world: judge freshness against its last bar.
+        judge_as_of=as_of if parse_source(source).name == "yahoo" else data.last_date,
+        train_window=(
+            (candidate[1].train_start, candidate[1].train_end)
+            if promoted
+            else champion.train_window
+        ),
+        evaluation=forecaster.evaluation,
+        restated=ingested.restatement is not None,
+        download_failed=ingested.download_failed,
+        challenger_rejected=None if candidate is None else not promoted,
+        promotion_reason=candidate[1].promotion_reason if candidate else "",
+        config=settings.drift,
+    )
     persisted = persist_run(
         engine,
         RunRecord(
@@ -101,7 +131,13 @@ def daily_forecast(
             champion_evaluation=incumbent.evaluation if incumbent else None,
             forecast=forecast,
             forecaster_evaluation=forecaster.evaluation,
+            findings=findings,
         ),
+    )
+    deliver_alerts(
+        persisted.alerts,
+        webhook_url=settings.alert_webhook_url,
+        notification_block=settings.alert_notification_block,
     )
     summary = _summarize(
         ticker=ticker,
@@ -162,6 +198,7 @@ def _summarize(
         train_seconds=candidate.training.seconds if candidate else None,
         database=database,
         flow_run_id=str(flow_run_id) if flow_run_id else None,
+        alerts=tuple(alert.line() for alert in persisted.alerts),
     )
 
 
@@ -191,7 +228,15 @@ def ingest(
             error=str(error),
             flow_run_id=flow_run_id,
         )
-        raise
+        if last is None or not isinstance(error, TRANSIENT_SOURCE_ERRORS):
+            raise
+        # The source is down or rate-limited even after the retries: go on with the stored
+        # bars; the checks raise the download-failed and stale-data alerts.
+        get_run_logger().warning(
+            "download failed (%s); using the bars stored up to %s", error, last
+        )
+        end = min(last, as_of) if as_of else last
+        return Ingested(0, 0, end, end, None, download_failed=True)
     return store_prices(
         engine,
         ticker,

@@ -26,6 +26,8 @@ from db.repository import (
 )
 from flows.storage import remove_model
 from flows.tasks import io_task
+from flows.watch import StoredAlert, store_findings
+from forecasting.alerting import Finding
 from forecasting.evaluation import Evaluation, Forecast
 from forecasting.model import TrainingResult
 
@@ -65,6 +67,8 @@ class RunRecord:
     forecast: Forecast
     forecaster_evaluation: Evaluation
     """Evaluation of the model that made the forecast; its test predictions are stored."""
+    findings: list[Finding]
+    """Every metric of the checks, stored in `drift_reports` and applied to `alerts`."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class Persisted:
 
     candidate_id: int | None
     forecaster_id: int
+    alerts: list[StoredAlert]
+    """The ticker's open alerts after this run; ``is_new`` marks the ones it opened."""
 
 
 def evaluation_metrics(evaluation: Evaluation, training: TrainingResult | None) -> dict[str, Any]:
@@ -119,7 +125,7 @@ def evaluation_window_rows(evaluation: Evaluation) -> pd.DataFrame:
 
 @io_task
 def persist_run(engine: Engine, record: RunRecord) -> Persisted:
-    """Write model version, evaluations and predictions in one transaction."""
+    """Write model version, evaluations, predictions, drift metrics and alerts: one transaction."""
     try:
         with unit_of_work(engine) as session:
             candidate_id = _store_candidate(session, record)
@@ -148,12 +154,20 @@ def persist_run(engine: Engine, record: RunRecord) -> Persisted:
                     rows=rows,
                     flow_run_id=record.flow_run_id,
                 )
+            alerts = store_findings(
+                session,
+                ticker=record.ticker,
+                as_of=record.as_of,
+                findings=record.findings,
+                model_version_id=forecaster_id,
+                flow_run_id=record.flow_run_id,
+            )
     except BaseException:
         if record.candidate is not None and record.candidate.stored:
             remove_model(record.candidate.artifact_uri)
         raise
     get_run_logger().info("stored run of %s as of %s", record.ticker, record.as_of)
-    return Persisted(candidate_id=candidate_id, forecaster_id=forecaster_id)
+    return Persisted(candidate_id=candidate_id, forecaster_id=forecaster_id, alerts=alerts)
 
 
 def _store_candidate(session, record: RunRecord) -> int | None:

@@ -74,6 +74,7 @@ class Champion:
     kind: str
     artifact_uri: str
     sha256: str
+    train_window: tuple[dt.date, dt.date]
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class Ingested:
     first_date: dt.date
     last_date: dt.date
     restatement: Restatement | None
+    download_failed: bool = False
+    """True when the download failed after its retries and the run goes on with stored bars."""
 
 
 @io_task
@@ -244,7 +247,13 @@ def find_champion(engine: Engine, ticker: str) -> Champion | None:
             retrained_as_of=lineage_retrain_date(session=session, version=version),
             config_hash=version.config_hash,
         )
-        return Champion(info, version.kind, version.artifact_uri, version.sha256)
+        return Champion(
+            info,
+            version.kind,
+            version.artifact_uri,
+            version.sha256,
+            (version.train_start, version.train_end),
+        )
 
 
 @compute_task

@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         20, ge=1, description="trading days after which the champion is retrained, not fine-tuned"
     )
     drift: DriftConfig = DriftConfig()
+    alert_webhook_url: str = Field(
+        "", description="POST each new alert as JSON to this URL (Slack-style or your own)"
+    )
+    alert_notification_block: str = Field(
+        "", description="a Prefect notification block, 'block-type/name', to notify of new alerts"
+    )
 
     promotion_tolerance: float = Field(
         0.02, ge=0, description="a candidate may be this much worse in skill and still be promoted"

@@ -61,8 +61,13 @@ def test_run_prints_the_summary_and_history_shows_it(flow_settings, capsys):
     assert "2004-12-31 2005-01-03" in history
     assert "1 waiting for their target day" in history
 
+    # The 60 sessions to 2004-12-31 differ from the 1999-2003 training years: data drift.
+    opened = [line.split("] ")[1].split(":")[0] for line in out.splitlines() if "    [" in line]
+    assert "data_drift" in opened
     assert main(["alerts"]) == 0
-    assert "No open alerts." in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert table.count(" open ") == len(opened)
+    assert "returns_psi" in table
 
 
 @pytest.mark.slow

@@ -29,7 +29,24 @@ def counts(url: str) -> dict[str, int]:
         }
 
 
-def test_first_run_retrains_rerun_is_idempotent_later_run_fine_tunes(flow_settings, tmp_path):
+@pytest.fixture
+def no_drift_alerts(monkeypatch):
+    """Thresholds no market can breach, to follow the training policy without drift alerts."""
+    from forecasting.config import get_settings
+
+    for name, value in {
+        "KS_P_VALUE": "1e-300",
+        "DISTANCE_THRESHOLD": "1e9",
+        "PSI_THRESHOLD": "1e9",
+        "VOLATILITY_RATIO": "1e9",
+    }.items():
+        monkeypatch.setenv(f"NVDA_FORECAST_DRIFT__{name}", value)
+    get_settings.cache_clear()
+
+
+def test_first_run_retrains_rerun_is_idempotent_later_run_fine_tunes(
+    flow_settings, no_drift_alerts, tmp_path
+):
     first = daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
 
     assert first.action == "retrain" and first.promoted is True
@@ -106,3 +123,27 @@ def test_unknown_ticker_fails_with_one_line_and_records_the_failed_download(flow
         (ingestion,) = session.scalars(select(Ingestion)).all()
         assert ingestion.status == "failed"
         assert ingestion.error == str(raised.value)
+
+
+def test_an_open_drift_alert_makes_the_next_run_retrain_once(
+    flow_settings, no_drift_alerts, monkeypatch
+):
+    from forecasting.config import get_settings
+
+    assert daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF).alerts == ()
+    # Back to the default thresholds: early January 2005 returns differ from the reference
+    # sessions before them (KS test, PSI), and the fine-tune run opens a data drift alert.
+    for name in ("KS_P_VALUE", "DISTANCE_THRESHOLD", "PSI_THRESHOLD", "VOLATILITY_RATIO"):
+        monkeypatch.delenv(f"NVDA_FORECAST_DRIFT__{name}")
+    get_settings.cache_clear()
+    fine_tuned = daily_forecast(ticker="NVDA", source="sample", as_of=LATER_AS_OF)
+    assert fine_tuned.action == "finetune"
+    assert "data_drift" in {alert.kind for alert in fine_tuned.alerts if alert.is_new}
+
+    drift_retrain = daily_forecast(ticker="NVDA", source="sample", as_of=dt.date(2005, 1, 14))
+    assert drift_retrain.action == "retrain"
+    assert drift_retrain.reason.startswith("drift alert open: data_drift")
+
+    # The alert may stay open, but the retrain answered it: no retrain every day.
+    after = daily_forecast(ticker="NVDA", source="sample", as_of=dt.date(2005, 1, 21))
+    assert after.action == "finetune"

@@ -1,0 +1,320 @@
+"""Step 9: score and watch. The checks, the alert lifecycle in the store, and alert delivery.
+
+The checks themselves are pure (`forecasting.drift`, `forecasting.alerting`); this module reads
+what they need from the database, applies their verdict to the `alerts` table inside the run's
+transaction, and, once that transaction has committed, tells people: a Prefect event per new
+alert (which Automations route anywhere), plus an optional webhook or notification block.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import httpx
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from prefect.exceptions import MissingContextError
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from db.engine import get_engine, unit_of_work
+from db.migrate import ensure_schema
+from db.repository import (
+    add_alert,
+    get_open_alert,
+    open_alerts,
+    read_realized_errors,
+    record_drift_metrics,
+    resolve_alert,
+    touch_alert,
+)
+from flows.summary import AlertLine
+from flows.tasks import io_task
+from forecasting.alerting import RETRAIN_KINDS, Finding, flow_run_failure, reconcile
+from forecasting.config import DriftConfig, get_settings
+from forecasting.drift import relative_rmse, run_checks
+from forecasting.evaluation import Evaluation
+
+EVENT_PREFIX = "nvda-forecast.alert"
+WEBHOOK_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    """An alert as the run knows it after persisting: for the summary and for delivery."""
+
+    id: int
+    ticker: str
+    kind: str
+    severity: str
+    metric: str
+    value: float | None
+    threshold: float | None
+    message: str
+    as_of_date: dt.date
+    flow_run_id: str | None
+    is_new: bool
+
+    def line(self) -> AlertLine:
+        """How the run summary shows it."""
+        return AlertLine(self.kind, self.severity, self.message, self.is_new)
+
+    def payload(self) -> dict:
+        """The JSON body of the event payload and of the webhook."""
+        return {
+            "alert_id": self.id,
+            "ticker": self.ticker,
+            "kind": self.kind,
+            "severity": self.severity,
+            "metric": self.metric,
+            "value": self.value,
+            "threshold": self.threshold,
+            "message": self.message,
+            "as_of_date": self.as_of_date.isoformat(),
+            "flow_run_id": self.flow_run_id,
+        }
+
+
+@io_task
+def open_drift_alerts(engine: Engine, ticker: str, since: dt.date | None) -> tuple[str, ...]:
+    """Kinds of open drift alerts opened after ``since``, the last full retrain's as-of date."""
+    with unit_of_work(engine) as session:
+        alerts = open_alerts(session=session, ticker=ticker)
+    # A retrain on data through ``since`` already answered alerts opened up to that day: a
+    # drift that lasts months must not turn every day into a retrain.
+    return tuple(
+        sorted(
+            {
+                alert.kind
+                for alert in alerts
+                if alert.kind in RETRAIN_KINDS and (since is None or alert.as_of_date > since)
+            }
+        )
+    )
+
+
+@io_task
+def watch(
+    engine: Engine,
+    ticker: str,
+    prices: pd.DataFrame,
+    *,
+    judge_as_of: dt.date | None,
+    train_window: tuple[dt.date, dt.date],
+    evaluation: Evaluation,
+    restated: bool,
+    download_failed: bool,
+    challenger_rejected: bool | None,
+    promotion_reason: str,
+    config: DriftConfig,
+) -> list[Finding]:
+    """Run the drift, performance, data-quality and pipeline checks; every metric, every day."""
+    with unit_of_work(engine) as session:
+        realized = read_realized_errors(session=session, ticker=ticker)
+    findings = run_checks(
+        prices,
+        now=dt.datetime.now(dt.UTC),
+        config=config,
+        as_of=judge_as_of,
+        train_start=train_window[0],
+        train_end=train_window[1],
+        realized=realized,
+        reference_relative_rmse=relative_rmse(evaluation.test_predictions),
+        restated=restated,
+        download_failed=download_failed,
+        challenger_rejected=challenger_rejected,
+        promotion_reason=promotion_reason,
+    )
+    breached = [f for f in findings if f.breached]
+    get_run_logger().info(
+        "checks: %d metrics, %d breached%s",
+        len(findings),
+        len(breached),
+        "".join(f"; {f.metric} {f.value:.3g} (threshold {f.threshold:g})" for f in breached),
+    )
+    return findings
+
+
+def store_findings(
+    session: Session,
+    *,
+    ticker: str,
+    as_of: dt.date,
+    findings: list[Finding],
+    model_version_id: int | None,
+    flow_run_id: str | None,
+) -> list[StoredAlert]:
+    """Write the run's drift metrics and apply the alert lifecycle; return the open alerts."""
+    record_drift_metrics(
+        session=session,
+        ticker=ticker,
+        as_of_date=as_of,
+        rows=[f.to_dict() for f in findings],
+        model_version_id=model_version_id,
+        flow_run_id=flow_run_id,
+    )
+    current = {(a.kind, a.metric): a for a in open_alerts(session=session, ticker=ticker)}
+    verdict = reconcile(current.keys(), findings)
+    new_ids = set()
+    for finding in verdict.to_open:
+        alert = add_alert(
+            session=session,
+            ticker=ticker,
+            kind=finding.kind,
+            severity=finding.severity,
+            metric=finding.metric,
+            message=finding.message,
+            as_of_date=as_of,
+            value=finding.value,
+            threshold=finding.threshold,
+            flow_run_id=flow_run_id,
+        )
+        new_ids.add(alert.id)
+    for finding in verdict.to_keep:
+        touch_alert(
+            session=session,
+            alert=current[finding.key],
+            as_of_date=as_of,
+            value=finding.value,
+            threshold=finding.threshold,
+            severity=finding.severity if finding.breached else None,
+            message=finding.message if finding.breached else None,
+        )
+    for key in verdict.to_resolve:
+        resolve_alert(session=session, alert=current[key])
+    return [
+        _stored(alert, is_new=alert.id in new_ids)
+        for alert in open_alerts(session=session, ticker=ticker)
+    ]
+
+
+def record_failure(
+    session: Session, *, ticker: str, as_of: dt.date, finding: Finding, flow_run_id: str | None
+) -> StoredAlert:
+    """Open (or refresh) the alert of a failed run, outside the normal checks."""
+    alert = get_open_alert(session=session, ticker=ticker, kind=finding.kind, metric=finding.metric)
+    if alert is not None:
+        touch_alert(session=session, alert=alert, as_of_date=as_of, message=finding.message)
+        return _stored(alert, is_new=False)
+    alert = add_alert(
+        session=session,
+        ticker=ticker,
+        kind=finding.kind,
+        severity=finding.severity,
+        metric=finding.metric,
+        message=finding.message,
+        as_of_date=as_of,
+        value=finding.value,
+        threshold=finding.threshold,
+        flow_run_id=flow_run_id,
+    )
+    return _stored(alert, is_new=True)
+
+
+def _stored(alert, *, is_new: bool) -> StoredAlert:
+    return StoredAlert(
+        id=alert.id,
+        ticker=alert.ticker,
+        kind=alert.kind,
+        severity=alert.severity,
+        metric=alert.metric,
+        value=alert.value,
+        threshold=alert.threshold,
+        message=alert.message,
+        as_of_date=alert.as_of_date,
+        flow_run_id=alert.flow_run_id,
+        is_new=is_new,
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def deliver_alerts(alerts: list[StoredAlert], *, webhook_url: str, notification_block: str) -> int:
+    """Emit a Prefect event per new alert, and send it to the configured webhook or block."""
+    new = [alert for alert in alerts if alert.is_new]
+    for alert in new:
+        emit_alert_event(alert)
+        if webhook_url:
+            post_webhook(webhook_url, alert)
+        if notification_block:
+            notify_block(notification_block, alert)
+    return len(new)
+
+
+def emit_alert_event(alert: StoredAlert) -> None:
+    """`nvda-forecast.alert.<kind>` about the ticker, for Prefect Automations to route."""
+    emit_event(
+        event=f"{EVENT_PREFIX}.{alert.kind}",
+        resource={
+            "prefect.resource.id": f"nvda-forecast.ticker.{alert.ticker}",
+            "prefect.resource.name": alert.ticker,
+            "nvda-forecast.severity": alert.severity,
+            "nvda-forecast.metric": alert.metric,
+        },
+        payload=alert.payload(),
+    )
+
+
+def _logger():
+    # The on-failure hook delivers too, outside any task: fall back to the module's logger.
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
+def post_webhook(url: str, alert: StoredAlert) -> None:
+    """POST the alert as JSON; a failure is logged, not raised: the alert is already stored."""
+    body = {"text": f"[{alert.severity}] {alert.ticker} {alert.kind}: {alert.message}"}
+    body.update(alert.payload())
+    try:
+        response = httpx.post(url, json=body, timeout=WEBHOOK_TIMEOUT_S)
+        response.raise_for_status()
+    except httpx.HTTPError as error:
+        _logger().warning("alert %d not delivered to the webhook: %s", alert.id, error)
+
+
+def notify_block(name: str, alert: StoredAlert) -> None:
+    """Send the alert through a Prefect notification block (Slack, e-mail, ...)."""
+    from prefect.blocks.core import Block
+
+    try:
+        block = Block.load(name)
+        block.notify(
+            body=alert.message,
+            subject=f"nvda-forecast {alert.severity}: {alert.ticker} {alert.kind}",
+        )
+    except Exception as error:  # a broken channel must not fail the forecast
+        _logger().warning("alert %d not sent through block %s: %s", alert.id, name, error)
+
+
+def record_failed_run(flow, flow_run, state) -> None:
+    """`on_failure` hook: open a critical pipeline alert for the failed run, and deliver it."""
+    logger = logging.getLogger(__name__)
+    parameters = flow_run.parameters or {}
+    ticker = parameters.get("ticker", "NVDA")
+    as_of = parameters.get("as_of") or dt.datetime.now(dt.UTC).date()
+    if isinstance(as_of, str):
+        as_of = dt.date.fromisoformat(as_of)
+    error = state.result(raise_on_failure=False)
+    finding = flow_run_failure(error if isinstance(error, BaseException) else state.message or "")
+    settings = get_settings()
+    try:
+        engine = get_engine(settings.database_url)
+        ensure_schema(engine)
+        with unit_of_work(engine) as session:
+            alert = record_failure(
+                session, ticker=ticker, as_of=as_of, finding=finding, flow_run_id=str(flow_run.id)
+            )
+    except Exception as failure:  # the database may be what failed; never mask the run's error
+        logger.error("could not record the failed run of %s: %s", ticker, failure)
+        return
+    if alert.is_new:
+        emit_alert_event(alert)
+        if settings.alert_webhook_url:
+            post_webhook(settings.alert_webhook_url, alert)
+        if settings.alert_notification_block:
+            notify_block(settings.alert_notification_block, alert)

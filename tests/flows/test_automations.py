@@ -1,0 +1,71 @@
+"""The ready-made automation in deployments/ reacts to exactly the events the flow emits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.events.schemas.automations import AutomationCore
+from prefect.server.events.schemas.automations import EventTrigger as ServerTrigger
+from prefect.server.events.schemas.events import ReceivedEvent
+
+from flows.watch import EVENT_PREFIX, StoredAlert
+
+PATH = Path(__file__).resolve().parents[2] / "deployments" / "automations.py"
+BLOCK = uuid.UUID("00000000-0000-4000-8000-000000000001")
+
+
+@pytest.fixture(scope="module")
+def automations():
+    spec = importlib.util.spec_from_file_location("automations", PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def emitted(severity: str, kind: str = "data_drift") -> ReceivedEvent:
+    """An event shaped as flows.watch.emit_alert_event builds it."""
+    alert = StoredAlert(
+        1, "NVDA", kind, severity, "returns_psi", 0.6, 0.4, "m", dt.date(2024, 1, 2), "r", True
+    )
+    return ReceivedEvent(
+        occurred=dt.datetime.now(dt.UTC),
+        event=f"{EVENT_PREFIX}.{alert.kind}",
+        resource={
+            "prefect.resource.id": f"nvda-forecast.ticker.{alert.ticker}",
+            "prefect.resource.name": alert.ticker,
+            "nvda-forecast.severity": alert.severity,
+            "nvda-forecast.metric": alert.metric,
+        },
+        payload=alert.payload(),
+        id=uuid.uuid4(),
+    )
+
+
+def server_trigger(automation: AutomationCore) -> ServerTrigger:
+    return ServerTrigger.model_validate(automation.trigger.model_dump())
+
+
+def test_trigger_covers_alert_events_at_or_above_the_minimum_severity(automations):
+    trigger = server_trigger(automations.alert_automation(BLOCK, min_severity="warning"))
+    assert trigger.covers(emitted("warning"))
+    assert trigger.covers(emitted("critical", kind="pipeline"))
+    assert not trigger.covers(emitted("info"))
+    other = emitted("critical").model_copy(update={"event": "prefect.flow-run.Failed"})
+    assert not trigger.covers(other)
+    assert trigger.immediate  # one notification per event, no batching window
+
+
+def test_the_action_notifies_through_the_block_and_the_yaml_round_trips(automations):
+    automation = automations.alert_automation(BLOCK)
+    (action,) = automation.actions
+    assert action.type == "send-notification" and action.block_document_id == BLOCK
+    assert "event.payload.message" in action.body
+    printed = yaml.safe_load(yaml.safe_dump(automation.model_dump(mode="json")))
+    assert AutomationCore.model_validate(printed) == automation
+    with pytest.raises(ValueError, match="min_severity"):
+        automations.alert_automation(BLOCK, min_severity="loud")
