@@ -50,10 +50,11 @@ import pandas as pd
 from forecasting.alerting import RETRAIN_KINDS, Finding, reconcile
 from forecasting.calendar import session_close
 from forecasting.config import FeatureConfig, Settings, TrainingConfig
-from forecasting.drift import data_drift, drift_inputs, relative_rmse, run_checks
+from forecasting.drift import data_drift, drift_inputs, run_checks
 from forecasting.evaluation import Calibration, evaluate, predict_returns, price_interval
 from forecasting.features import make_features, prepare
 from forecasting.model import train
+from forecasting.performance import relative_rmse
 from forecasting.policy import judge
 from forecasting.sources import load_prices
 

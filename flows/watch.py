@@ -34,10 +34,12 @@ from db.repository import (
 )
 from flows.summary import AlertLine
 from flows.tasks import io_task
-from forecasting.alerting import RETRAIN_KINDS, Finding, flow_run_failure, reconcile
+from forecasting.alerting import RETRAIN_KINDS, Finding, reconcile
 from forecasting.config import DriftConfig, get_settings
-from forecasting.drift import relative_rmse, run_checks
+from forecasting.drift import run_checks
 from forecasting.evaluation import Evaluation
+from forecasting.performance import relative_rmse
+from forecasting.quality import flow_run_failure
 
 EVENT_PREFIX = "nvda-forecast.alert"
 WEBHOOK_TIMEOUT_S = 10.0

@@ -12,16 +12,10 @@ hovers around the threshold keeps one alert open instead of opening a new one ev
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
-
-import pandas as pd
-
-from forecasting.calendar import last_completed_session, trading_days, trading_days_between
-from forecasting.config import DriftConfig
 
 Kind = Literal["data_drift", "performance_drift", "data_quality", "pipeline"]
 Severity = Literal["info", "warning", "critical"]
@@ -31,8 +25,6 @@ RETRAIN_KINDS: tuple[Kind, ...] = ("data_drift", "performance_drift")
 """Kinds whose open alert makes the next run retrain (see ``forecasting.policy.decide``)."""
 CRITICAL_EXCESS = 2.0
 """A breach is critical once the value is this many times as far from normal as the threshold."""
-STALE_CRITICAL_SESSIONS = 5
-MISSING_CRITICAL_SESSIONS = 5
 
 
 @dataclass(frozen=True)
@@ -196,158 +188,3 @@ def reconcile(
         else:
             to_keep.append(finding)
     return Reconciliation(to_open, to_keep, to_resolve)
-
-
-def data_quality(
-    prices: pd.DataFrame,
-    *,
-    now: dt.datetime,
-    as_of: dt.date | None = None,
-    restated: bool = False,
-    download_failed: bool = False,
-    config: DriftConfig | None = None,
-) -> list[Finding]:
-    """Stale or missing bars, a restated history and a failed download.
-
-    Parameters
-    ----------
-    prices : pandas.DataFrame
-        The stored price frame (tz-naive ``DatetimeIndex`` of trading days).
-    now : datetime.datetime
-        When the run happens (timezone-aware; naive means UTC).
-    as_of : datetime.date, optional
-        The run's as-of date (replays, backfills): the newest bar is then expected on the
-        last session on or before it, not on the wall clock's last completed session.
-    restated, download_failed : bool
-        Whether ingest found restated history, and whether the download failed after its
-        retries; the flow knows both.
-    config : DriftConfig, optional
-        ``max_stale_sessions``, ``missing_lookback`` and ``max_missing_sessions``.
-
-    Returns
-    -------
-    list of Finding
-        ``stale_sessions`` (completed NYSE sessions after the newest bar), ``missing_sessions``
-        (sessions without a bar among the last ``missing_lookback`` up to the newest bar;
-        holidays are not sessions), ``history_restated`` and ``download_failed`` (1 or 0).
-    """
-    config = config if config is not None else DriftConfig()
-    expected = last_completed_session(now)
-    if as_of is not None:
-        expected = min(expected, _session_on_or_before(as_of))
-    days = pd.DatetimeIndex(prices.index).normalize()
-    days = days[days <= pd.Timestamp(expected)]
-    return [
-        _stale(days, expected, config),
-        _missing(days, config),
-        _flag("data_quality", "history_restated", restated, "info",
-              "The price history was restated (split or dividend re-adjustment) and re-synced; "
-              "the next run retrains"),
-        _flag("data_quality", "download_failed", download_failed, "warning",
-              "The price download failed after all retries; the run used the stored bars"),
-    ]  # fmt: skip
-
-
-def _session_on_or_before(day: dt.date) -> dt.date:
-    candidates = trading_days(day - dt.timedelta(days=10), day)
-    return candidates[-1]
-
-
-def _stale(days: pd.DatetimeIndex, expected: dt.date, config: DriftConfig) -> Finding:
-    limit = float(config.max_stale_sessions)
-    if days.empty:
-        return unjudged("data_quality", "stale_sessions", limit, "no stored bars")
-    newest = days[-1].date()
-    behind = trading_days_between(newest, expected)
-    breached = behind > limit
-    severity: Severity = "critical" if behind > STALE_CRITICAL_SESSIONS else "warning"
-    message = (
-        f"The newest stored bar ({newest}) is {behind} completed session(s) behind {expected} "
-        f"(threshold {limit:g})."
-    )
-    return Finding("data_quality", "stale_sessions", float(behind), limit, breached,
-                   severity if breached else "info", message)  # fmt: skip
-
-
-def _missing(days: pd.DatetimeIndex, config: DriftConfig) -> Finding:
-    limit = float(config.max_missing_sessions)
-    if days.empty:
-        return unjudged("data_quality", "missing_sessions", limit, "no stored bars")
-    # 1.5 calendar days per session (weekends, holidays) reach back far enough, cheaply.
-    start = max(days[0], days[-1] - pd.Timedelta(days=config.missing_lookback * 3 // 2 + 10))
-    sessions = trading_days(start.date(), days[-1].date())[-config.missing_lookback :]
-    stored = set(days[days >= start].date)
-    absent = [day for day in sessions if day not in stored]
-    breached = len(absent) > limit
-    severity: Severity = "critical" if len(absent) > MISSING_CRITICAL_SESSIONS else "warning"
-    shown = ", ".join(str(day) for day in absent[:3]) + (", ..." if len(absent) > 3 else "")
-    message = (
-        f"{len(absent)} of the last {len(sessions)} NYSE sessions have no stored bar"
-        f"{f' ({shown})' if absent else ''} (threshold {limit:g})."
-    )
-    return Finding("data_quality", "missing_sessions", float(len(absent)), limit, breached,
-                   severity if breached else "info", message)  # fmt: skip
-
-
-def _flag(kind: Kind, metric: str, raised: bool, severity: Severity, what: str) -> Finding:
-    if raised:
-        return Finding(kind, metric, 1.0, 0.0, True, severity, f"{what} ({metric} = 1 > 0).")
-    message = f"No {metric.replace('_', ' ')} this run ({metric} = 0, threshold 0)."
-    return Finding(kind, metric, 0.0, 0.0, False, "info", message)
-
-
-def pipeline_findings(
-    *, challenger_rejected: bool | None = None, reason: str = "", flow_run_failed: bool = False
-) -> list[Finding]:
-    """Pipeline findings of a run that got as far as the checks.
-
-    Parameters
-    ----------
-    challenger_rejected : bool or None
-        Whether today's candidate lost to the champion; None when no candidate was trained
-        (the champion was reused), which leaves an open rejection alert as it is.
-    reason : str
-        The promotion decision's reason, quoted in the message of a rejection.
-    flow_run_failed : bool
-        False in a run that reaches the checks: it resolves the alert a failed run opened.
-
-    Returns
-    -------
-    list of Finding
-        ``challenger_rejected`` (1 or 0, NaN when not applicable) and ``flow_run_failed``.
-    """
-    if challenger_rejected is None:
-        rejected = unjudged("pipeline", "challenger_rejected", 0.0, "no candidate was trained")
-    elif challenger_rejected:
-        detail = f": {reason}" if reason else ""
-        rejected = Finding("pipeline", "challenger_rejected", 1.0, 0.0, True, "info",
-                           f"The challenger was rejected and the champion kept{detail} "
-                           "(challenger_rejected = 1 > 0).")  # fmt: skip
-    else:
-        rejected = _flag("pipeline", "challenger_rejected", False, "info", "")
-    failed = (
-        flow_run_failure("")
-        if flow_run_failed
-        else _flag("pipeline", "flow_run_failed", False, "critical", "")
-    )
-    return [rejected, failed]
-
-
-def flow_run_failure(error: str | BaseException) -> Finding:
-    """The finding a flow's on-failure hook records: one failed run, critical.
-
-    Parameters
-    ----------
-    error : str or BaseException
-        What failed; its first line is quoted in the message.
-
-    Returns
-    -------
-    Finding
-        ``pipeline`` / ``flow_run_failed`` with value 1 (threshold 0), severity critical.
-    """
-    text = str(error).strip().splitlines()[0] if str(error).strip() else "no error message"
-    if isinstance(error, BaseException):
-        text = f"{type(error).__name__}: {text}"
-    return Finding("pipeline", "flow_run_failed", 1.0, 0.0, True, "critical",
-                   f"The flow run failed ({text[:200]}) (flow_run_failed = 1 > 0).")  # fmt: skip

@@ -160,3 +160,11 @@ def test_alert_arguments_are_checked(session) -> None:
             message="",
             as_of_date=AS_OF,
         )
+
+
+def test_the_schema_knows_the_same_alert_kinds_and_severities_as_the_checks() -> None:
+    from db.models import ALERT_KINDS, ALERT_SEVERITIES, DRIFT_KINDS
+    from forecasting.alerting import KINDS, SEVERITIES
+
+    assert ALERT_KINDS == DRIFT_KINDS == KINDS
+    assert ALERT_SEVERITIES == SEVERITIES

@@ -10,14 +10,13 @@ from forecasting.config import DriftConfig
 from forecasting.drift import (
     PSI_EPSILON,
     data_drift,
-    data_quality,
     drift_inputs,
-    performance_drift,
     population_stability_index,
-    relative_rmse,
     run_checks,
     two_sample_metric,
 )
+from forecasting.performance import performance_drift, relative_rmse
+from forecasting.quality import data_quality
 
 CONFIG = DriftConfig()
 
