@@ -163,19 +163,7 @@ def store_findings(
     verdict = reconcile(current.keys(), findings)
     new_ids = set()
     for finding in verdict.to_open:
-        alert = add_alert(
-            session=session,
-            ticker=ticker,
-            kind=finding.kind,
-            severity=finding.severity,
-            metric=finding.metric,
-            message=finding.message,
-            as_of_date=as_of,
-            value=finding.value,
-            threshold=finding.threshold,
-            flow_run_id=flow_run_id,
-        )
-        new_ids.add(alert.id)
+        new_ids.add(_open_alert(session, ticker, as_of, finding, flow_run_id).id)
     for finding in verdict.to_keep:
         touch_alert(
             session=session,
@@ -202,7 +190,13 @@ def record_failure(
     if alert is not None:
         touch_alert(session=session, alert=alert, as_of_date=as_of, message=finding.message)
         return _stored(alert, is_new=False)
-    alert = add_alert(
+    return _stored(_open_alert(session, ticker, as_of, finding, flow_run_id), is_new=True)
+
+
+def _open_alert(
+    session: Session, ticker: str, as_of: dt.date, finding: Finding, flow_run_id: str | None
+):
+    return add_alert(
         session=session,
         ticker=ticker,
         kind=finding.kind,
@@ -214,7 +208,6 @@ def record_failure(
         threshold=finding.threshold,
         flow_run_id=flow_run_id,
     )
-    return _stored(alert, is_new=True)
 
 
 def _stored(alert, *, is_new: bool) -> StoredAlert:
@@ -238,26 +231,31 @@ def deliver_alerts(alerts: list[StoredAlert], *, webhook_url: str, notification_
     """Emit a Prefect event per new alert, and send it to the configured webhook or block."""
     new = [alert for alert in alerts if alert.is_new]
     for alert in new:
-        emit_alert_event(alert)
-        if webhook_url:
-            post_webhook(webhook_url, alert)
-        if notification_block:
-            notify_block(notification_block, alert)
+        deliver(alert, webhook_url=webhook_url, notification_block=notification_block)
     return len(new)
 
 
-def emit_alert_event(alert: StoredAlert) -> None:
+def deliver(alert: StoredAlert, *, webhook_url: str, notification_block: str) -> None:
+    """Tell people about one new alert: the event always, the webhook and block if set."""
+    emit_event(**alert_event(alert))
+    if webhook_url:
+        post_webhook(webhook_url, alert)
+    if notification_block:
+        notify_block(notification_block, alert)
+
+
+def alert_event(alert: StoredAlert) -> dict:
     """`nvda-forecast.alert.<kind>` about the ticker, for Prefect Automations to route."""
-    emit_event(
-        event=f"{EVENT_PREFIX}.{alert.kind}",
-        resource={
+    return {
+        "event": f"{EVENT_PREFIX}.{alert.kind}",
+        "resource": {
             "prefect.resource.id": f"nvda-forecast.ticker.{alert.ticker}",
             "prefect.resource.name": alert.ticker,
             "nvda-forecast.severity": alert.severity,
             "nvda-forecast.metric": alert.metric,
         },
-        payload=alert.payload(),
-    )
+        "payload": alert.payload(),
+    }
 
 
 def _logger():
@@ -315,8 +313,8 @@ def record_failed_run(flow, flow_run, state) -> None:
         logger.error("could not record the failed run of %s: %s", ticker, failure)
         return
     if alert.is_new:
-        emit_alert_event(alert)
-        if settings.alert_webhook_url:
-            post_webhook(settings.alert_webhook_url, alert)
-        if settings.alert_notification_block:
-            notify_block(settings.alert_notification_block, alert)
+        deliver(
+            alert,
+            webhook_url=settings.alert_webhook_url,
+            notification_block=settings.alert_notification_block,
+        )

@@ -13,7 +13,7 @@ from prefect.events.schemas.automations import AutomationCore
 from prefect.server.events.schemas.automations import EventTrigger as ServerTrigger
 from prefect.server.events.schemas.events import ReceivedEvent
 
-from flows.watch import EVENT_PREFIX, StoredAlert
+from flows.watch import StoredAlert, alert_event
 
 PATH = Path(__file__).resolve().parents[2] / "deployments" / "automations.py"
 BLOCK = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -28,22 +28,11 @@ def automations():
 
 
 def emitted(severity: str, kind: str = "data_drift") -> ReceivedEvent:
-    """An event shaped as flows.watch.emit_alert_event builds it."""
+    """The event flows.watch emits for an alert, as the server receives it."""
     alert = StoredAlert(
         1, "NVDA", kind, severity, "returns_psi", 0.6, 0.4, "m", dt.date(2024, 1, 2), "r", True
     )
-    return ReceivedEvent(
-        occurred=dt.datetime.now(dt.UTC),
-        event=f"{EVENT_PREFIX}.{alert.kind}",
-        resource={
-            "prefect.resource.id": f"nvda-forecast.ticker.{alert.ticker}",
-            "prefect.resource.name": alert.ticker,
-            "nvda-forecast.severity": alert.severity,
-            "nvda-forecast.metric": alert.metric,
-        },
-        payload=alert.payload(),
-        id=uuid.uuid4(),
-    )
+    return ReceivedEvent(occurred=dt.datetime.now(dt.UTC), id=uuid.uuid4(), **alert_event(alert))
 
 
 def server_trigger(automation: AutomationCore) -> ServerTrigger:
