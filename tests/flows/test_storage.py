@@ -1,0 +1,55 @@
+"""Model artifacts on a local folder and on any fsspec URL, checked by sha256."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import fsspec
+import numpy as np
+import pytest
+
+from flows.storage import load_stored_model, remove_model, store_model
+from forecasting.errors import ModelArtifactError
+from forecasting.model import build_model, set_seed
+
+AS_OF = dt.date(2025, 2, 11)
+
+
+@pytest.fixture(scope="module")
+def model():
+    set_seed(3)
+    model = build_model(n_features=2, sequence_length=4, layers=1, units=3)
+    # One step, so the optimizer's state exists and is saved, as after real training.
+    model.fit(np.zeros((2, 4, 2), "float32"), np.zeros((2, 1), "float32"), verbose=0)
+    return model
+
+
+@pytest.fixture
+def window():
+    return np.linspace(-1, 1, 8, dtype="float32").reshape(1, 4, 2)
+
+
+@pytest.mark.parametrize("scheme", ["local", "memory"])
+def test_store_then_load_round_trips_under_a_content_addressed_name(
+    scheme, tmp_path, model, window
+):
+    root = str(tmp_path / "models") if scheme == "local" else "memory://bucket/models"
+    uri, sha256 = store_model(model, root=root, ticker="NVDA", as_of=AS_OF, kind="retrain")
+    assert uri == f"{root}/NVDA/2025-02-11-retrain-{sha256[:12]}.keras"
+    loaded = load_stored_model(uri, sha256=sha256)
+    np.testing.assert_array_equal(
+        loaded.predict(window, verbose=0), model.predict(window, verbose=0)
+    )
+    remove_model(uri)
+    with pytest.raises(ModelArtifactError, match="retrain"):
+        load_stored_model(uri, sha256=sha256)
+
+
+def test_a_tampered_remote_file_is_refused(model):
+    uri, sha256 = store_model(
+        model, root="memory://tampered/models", ticker="NVDA", as_of=AS_OF, kind="finetune"
+    )
+    with fsspec.open(uri, "ab") as remote:
+        remote.write(b"\0")
+    with pytest.raises(ModelArtifactError, match="sha256"):
+        load_stored_model(uri, sha256=sha256)
