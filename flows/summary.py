@@ -109,11 +109,28 @@ def to_text(summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
+def _model_lines(summary: RunSummary) -> list[str]:
+    s = summary
+    if s.promoted is None:
+        lines = [f"- **Reused** champion v{s.champion_version_id}: {s.reason}."]
+    else:
+        training = f" ({s.epochs} epochs, {s.train_seconds:.1f} s)" if s.epochs is not None else ""
+        verdict = "promoted to champion" if s.promoted else "**rejected**; the champion forecasts"
+        lines = [
+            f"- **{s.action.capitalize()}** -> v{s.candidate_version_id}{training}, {verdict}.",
+            f"- Why {s.action}: {s.reason}.",
+            f"- Promotion: {s.promotion_reason}.",
+        ]
+    restated = ", history restated" if s.restated else ""
+    lines.append(f"- Data: {s.rows_ingested} rows from `{s.source}`{restated}; store {s.database}.")
+    return lines
+
+
 def to_markdown(summary: RunSummary, chart_uri: str | None = None) -> str:
     """The run's markdown artifact: forecast, quality, decision, alerts, chart."""
     s = summary
     rows = [
-        ("Forecast close", f"**{_money(s.predicted_close)}** on {s.target_date}"),
+        ("**Forecast close**", f"**{_money(s.predicted_close)}** on {s.target_date}"),
         ("Last close", f"{_money(s.base_close)} on {s.as_of}"),
         ("80% interval", f"{_money(s.lower_80)} - {_money(s.upper_80)}"),
         ("95% interval", f"{_money(s.lower_95)} - {_money(s.upper_95)}"),
@@ -125,15 +142,11 @@ def to_markdown(summary: RunSummary, chart_uri: str | None = None) -> str:
         ),
         ("Directional accuracy", f"{s.directional_accuracy:.1%}"),
         ("Interval coverage 80% / 95%", f"{s.coverage_80:.1%} / {s.coverage_95:.1%}"),
-        ("Decision", _decision_line(s)),
-        (
-            "Data",
-            f"{s.rows_ingested} rows from `{s.source}`"
-            + (", history restated" if s.restated else ""),
-        ),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
-    parts = [f"# {s.ticker} forecast for {s.target_date}", "", "| | |", "|---|---|", table, ""]
+    header = f"| {s.ticker} as of {s.as_of} | |"
+    parts = [f"# {s.ticker} forecast for {s.target_date}", "", header, "|---|---|", table, ""]
+    parts += ["## Model", "", *_model_lines(s), ""]
     parts.append("## Alerts")
     if s.alerts:
         parts += [

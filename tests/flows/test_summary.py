@@ -76,6 +76,10 @@ def test_alerts_are_listed_with_severity():
 def test_markdown_embeds_the_chart_and_json_dict_is_serialisable():
     markdown = to_markdown(summary(), "data:image/png;base64,AAAA")
     assert markdown.startswith("# NVDA forecast for 2025-02-10")
+    assert "- **Finetune** -> v4 (7 epochs, 3.2 s), promoted to champion." in markdown
+    assert "- Promotion: skill 0.9932 vs champion 0.9950 (tolerance 0.02)." in markdown
+    rejected = to_markdown(summary(promoted=False, candidate_version_id=5))
+    assert "-> v5 (7 epochs, 3.2 s), **rejected**; the champion forecasts." in rejected
     assert "![truth vs prediction](data:image/png;base64,AAAA)" in markdown
     as_dict = summary().to_dict()
     assert as_dict["as_of"] == "2025-02-07"
