@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# Engine and Session are part of this module's API: flows/ annotates with them without
+# importing sqlalchemy itself (only db/ does; see ARCHITECTURE.md).
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError

@@ -9,8 +9,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
-from sqlalchemy.engine import Engine
 
+from db.engine import Engine
 from flows.persist import Candidate, Persisted, RunRecord, persist_run
 from flows.report import publish_report
 from flows.summary import RunSummary

@@ -13,9 +13,8 @@ from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger
-from sqlalchemy.engine import Engine
 
-from db.engine import unit_of_work
+from db.engine import Engine, unit_of_work
 from db.repository import (
     promote,
     prune_test_predictions,

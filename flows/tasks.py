@@ -15,9 +15,8 @@ import keras
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy.engine import Engine
 
-from db.engine import get_engine, mask_url, unit_of_work
+from db.engine import Engine, get_engine, mask_url, unit_of_work
 from db.errors import DatabaseUnavailableError
 from db.migrate import ensure_schema
 from db.repository import (

@@ -18,10 +18,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.exceptions import MissingContextError
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
-from db.engine import get_engine, unit_of_work
+from db.engine import Engine, Session, get_engine, unit_of_work
 from db.migrate import ensure_schema
 from db.repository import (
     add_alert,
