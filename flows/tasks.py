@@ -54,13 +54,14 @@ def _transient(task, task_run, state) -> bool:
 
 
 # Back-off of 2 s, 10 s, then 30 s; Yahoo's rate limit usually clears within a minute.
-io_task = task(
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_jitter_factor=0.2,
-    retry_condition_fn=_transient,
-    cache_policy=NO_CACHE,
-)
+IO_OPTIONS = {
+    "retries": 3,
+    "retry_delay_seconds": [2, 10, 30],
+    "retry_jitter_factor": 0.2,
+    "retry_condition_fn": _transient,
+    "cache_policy": NO_CACHE,
+}
+io_task = task(**IO_OPTIONS)
 # Models and arrays are passed in memory; nothing is worth caching between daily runs.
 compute_task = task(cache_policy=NO_CACHE)
 
@@ -104,14 +105,7 @@ def last_stored_date(engine: Engine, ticker: str) -> dt.date | None:
         return latest_price_date(session=session, ticker=ticker)
 
 
-@task(
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_jitter_factor=0.2,
-    retry_condition_fn=_transient,
-    cache_policy=NO_CACHE,
-    timeout_seconds=180,
-)
+@task(**IO_OPTIONS, timeout_seconds=180)
 def download(
     source: str, ticker: str, start: dt.date | None, as_of: dt.date | None
 ) -> pd.DataFrame:
