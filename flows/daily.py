@@ -1,8 +1,6 @@
 """The daily flow: ingest -> prepare -> decide -> train -> evaluate -> promote -> predict ->
 persist -> report, as ARCHITECTURE.md describes one run."""
 
-from __future__ import annotations
-
 import datetime as dt
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -10,43 +8,31 @@ from importlib.metadata import PackageNotFoundError, version
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from db.engine import Engine
+from flows.ingest import Ingested, ingest
 from flows.persist import Candidate, Persisted, RunRecord, persist_run
 from flows.report import publish_report
 from flows.summary import RunSummary
 from flows.tasks import (
     Champion,
-    Ingested,
-    check_restatement,
     decide_training,
     describe_database,
-    download,
     evaluate_model,
     find_champion,
     hyperparameters,
-    last_stored_date,
     load_champion_model,
     load_history,
     open_store,
     predict_next,
     prepare_data,
-    record_failed_download,
     save_candidate,
-    store_prices,
     train_candidate,
 )
 from flows.watch import deliver_alerts, open_drift_alerts, record_failed_run, watch
-from forecasting.calendar import previous_trading_day
 from forecasting.config import Settings, config_fingerprint, get_settings
-from forecasting.errors import DataSourceError, RateLimitedError, SourceUnavailableError
 from forecasting.evaluation import Evaluation, Forecast
 from forecasting.features import PreparedData
 from forecasting.policy import Decision, Mode, judge
 from forecasting.sources import parse_source
-
-TRANSIENT_SOURCE_ERRORS = (RateLimitedError, SourceUnavailableError)
-# Bars re-read before the newest stored one, to notice restated history (splits, dividends).
-OVERLAP_SESSIONS = 5
 
 
 def code_version() -> str:
@@ -199,53 +185,6 @@ def _summarize(
         database=database,
         flow_run_id=str(flow_run_id) if flow_run_id else None,
         alerts=tuple(alert.line() for alert in persisted.alerts),
-    )
-
-
-def ingest(
-    engine: Engine, *, ticker: str, source: str, as_of: dt.date | None, flow_run_id: str | None
-) -> Ingested:
-    """Step 1: fetch the gap since the last stored bar (plus an overlap), check it, store it."""
-    last = last_stored_date(engine, ticker)
-    start = None
-    if last is not None:
-        start = min(last, as_of) if as_of else last
-        for _ in range(OVERLAP_SESSIONS):
-            start = previous_trading_day(start)
-    try:
-        fetched = download(source, ticker, start, as_of)
-        restatement = check_restatement(engine, ticker, fetched)
-        if restatement is not None and start is not None:
-            get_run_logger().warning("re-syncing the whole history of %s", ticker)
-            fetched = download(source, ticker, None, as_of)
-    except DataSourceError as error:
-        record_failed_download(
-            engine,
-            ticker,
-            source,
-            requested_start=start,
-            requested_end=as_of,
-            error=str(error),
-            flow_run_id=flow_run_id,
-        )
-        if last is None or not isinstance(error, TRANSIENT_SOURCE_ERRORS):
-            raise
-        # The source is down or rate-limited even after the retries: go on with the stored
-        # bars; the checks raise the download-failed and stale-data alerts.
-        get_run_logger().warning(
-            "download failed (%s); using the bars stored up to %s", error, last
-        )
-        end = min(last, as_of) if as_of else last
-        return Ingested(0, 0, end, end, None, download_failed=True)
-    return store_prices(
-        engine,
-        ticker,
-        source,
-        fetched,
-        requested_start=start,
-        requested_end=as_of,
-        restatement=restatement,
-        flow_run_id=flow_run_id,
     )
 
 

@@ -23,8 +23,8 @@ from db.repository import (
     replace_predictions,
     upsert_model_version,
 )
+from flows.retry import io_task
 from flows.storage import remove_model
-from flows.tasks import io_task
 from flows.watch import StoredAlert, store_findings
 from forecasting.alerting import Finding
 from forecasting.evaluation import Evaluation, Forecast

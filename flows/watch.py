@@ -30,8 +30,8 @@ from db.repository import (
     resolve_alert,
     touch_alert,
 )
+from flows.retry import io_task
 from flows.summary import AlertLine
-from flows.tasks import io_task
 from forecasting.alerting import RETRAIN_KINDS, Finding, reconcile
 from forecasting.config import DriftConfig, get_settings
 from forecasting.drift import run_checks

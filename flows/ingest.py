@@ -1,0 +1,204 @@
+"""Step 1 of a run: fetch the gap since the last stored bar (and an overlap), check, store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+from prefect import get_run_logger, task
+
+from db.engine import Engine, unit_of_work
+from db.repository import (
+    delete_prices,
+    latest_price_date,
+    read_prices,
+    record_ingestion,
+    upsert_prices,
+)
+from flows.retry import IO_OPTIONS, io_task
+from forecasting.calendar import previous_trading_day
+from forecasting.errors import DataSourceError, RateLimitedError, SourceUnavailableError
+from forecasting.restatement import Restatement, find_restatement
+from forecasting.sources import load_prices, parse_source
+
+TRANSIENT_SOURCE_ERRORS = (RateLimitedError, SourceUnavailableError)
+# Bars re-read before the newest stored one, to notice restated history (splits, dividends).
+OVERLAP_SESSIONS = 5
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What the ingest step stored."""
+
+    rows_received: int
+    rows_upserted: int
+    first_date: dt.date
+    last_date: dt.date
+    restatement: Restatement | None
+    download_failed: bool = False
+    """True when the download failed after its retries and the run goes on with stored bars."""
+
+
+@io_task
+def last_stored_date(engine: Engine, ticker: str) -> dt.date | None:
+    """Date of the newest stored bar for the ticker."""
+    with unit_of_work(engine) as session:
+        return latest_price_date(session=session, ticker=ticker)
+
+
+@task(**IO_OPTIONS, timeout_seconds=180)
+def download(
+    source: str, ticker: str, start: dt.date | None, as_of: dt.date | None
+) -> pd.DataFrame:
+    """Fetch validated daily bars from the source, nothing after the as-of date."""
+    frame = load_prices(source, ticker, start=start, as_of=as_of)
+    get_run_logger().info(
+        "downloaded %d bars of %s from %s (%s to %s)",
+        len(frame),
+        ticker,
+        source,
+        frame.index[0].date(),
+        frame.index[-1].date(),
+    )
+    return frame
+
+
+@io_task
+def check_restatement(engine: Engine, ticker: str, fetched: pd.DataFrame) -> Restatement | None:
+    """Compare fetched bars with the stored ones on their overlap."""
+    with unit_of_work(engine) as session:
+        stored = read_prices(
+            session=session,
+            ticker=ticker,
+            start=fetched.index[0].date(),
+            end=fetched.index[-1].date(),
+        )
+    restatement = find_restatement(stored, fetched) if len(stored) else None
+    if restatement is not None:
+        get_run_logger().warning("history of %s was restated: %s", ticker, restatement)
+    return restatement
+
+
+def _content_hash(frame: pd.DataFrame) -> str:
+    return hashlib.sha256(
+        pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
+    ).hexdigest()
+
+
+@io_task
+def store_prices(
+    engine: Engine,
+    ticker: str,
+    source: str,
+    fetched: pd.DataFrame,
+    *,
+    requested_start: dt.date | None,
+    requested_end: dt.date | None,
+    restatement: Restatement | None,
+    flow_run_id: str | None,
+) -> Ingested:
+    """Upsert the bars and record the ingestion, in one transaction (a restatement re-syncs)."""
+    parsed = parse_source(source)
+    with unit_of_work(engine) as session:
+        if restatement is not None:
+            delete_prices(session=session, ticker=ticker)
+        upserted = upsert_prices(fetched, session=session, ticker=ticker, source=parsed.name)
+        record_ingestion(
+            session=session,
+            ticker=ticker,
+            source=parsed.uri,
+            requested_start=requested_start,
+            requested_end=requested_end,
+            rows_received=len(fetched),
+            rows_upserted=upserted,
+            first_date=fetched.index[0].date(),
+            last_date=fetched.index[-1].date(),
+            restated=restatement is not None,
+            content_hash=_content_hash(fetched),
+            status="succeeded",
+            error=None,
+            flow_run_id=flow_run_id,
+        )
+    return Ingested(
+        len(fetched), upserted, fetched.index[0].date(), fetched.index[-1].date(), restatement
+    )
+
+
+@io_task
+def record_failed_download(
+    engine: Engine,
+    ticker: str,
+    source: str,
+    *,
+    requested_start: dt.date | None,
+    requested_end: dt.date | None,
+    error: str,
+    flow_run_id: str | None,
+) -> None:
+    """Record a download that failed after its retries."""
+    with unit_of_work(engine) as session:
+        record_ingestion(
+            session=session,
+            ticker=ticker,
+            source=parse_source(source).uri,
+            requested_start=requested_start,
+            requested_end=requested_end,
+            rows_received=0,
+            rows_upserted=0,
+            first_date=None,
+            last_date=None,
+            restated=False,
+            content_hash=None,
+            status="failed",
+            error=error,
+            flow_run_id=flow_run_id,
+        )
+
+
+def ingest(
+    engine: Engine, *, ticker: str, source: str, as_of: dt.date | None, flow_run_id: str | None
+) -> Ingested:
+    """Step 1: fetch the gap since the last stored bar (plus an overlap), check it, store it."""
+    last = last_stored_date(engine, ticker)
+    start = None
+    if last is not None:
+        start = min(last, as_of) if as_of else last
+        for _ in range(OVERLAP_SESSIONS):
+            start = previous_trading_day(start)
+    try:
+        fetched = download(source, ticker, start, as_of)
+        restatement = check_restatement(engine, ticker, fetched)
+        if restatement is not None and start is not None:
+            get_run_logger().warning("re-syncing the whole history of %s", ticker)
+            fetched = download(source, ticker, None, as_of)
+    except DataSourceError as error:
+        record_failed_download(
+            engine,
+            ticker,
+            source,
+            requested_start=start,
+            requested_end=as_of,
+            error=str(error),
+            flow_run_id=flow_run_id,
+        )
+        if last is None or not isinstance(error, TRANSIENT_SOURCE_ERRORS):
+            raise
+        # The source is down or rate-limited even after the retries: go on with the stored
+        # bars; the checks raise the download-failed and stale-data alerts.
+        get_run_logger().warning(
+            "download failed (%s); using the bars stored up to %s", error, last
+        )
+        end = min(last, as_of) if as_of else last
+        return Ingested(0, 0, end, end, None, download_failed=True)
+    return store_prices(
+        engine,
+        ticker,
+        source,
+        fetched,
+        requested_start=start,
+        requested_end=as_of,
+        restatement=restatement,
+        flow_run_id=flow_run_id,
+    )

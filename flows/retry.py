@@ -1,0 +1,39 @@
+"""Retry policy of the flow's tasks: only I/O is retried, and only for errors waiting can cure.
+
+A rate limit, a network failure or a busy database is retried with back-off; an unknown ticker, a
+corrupt file or a full disk is not.
+"""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from db.errors import DatabaseUnavailableError
+from forecasting.errors import RateLimitedError, SourceUnavailableError
+
+TRANSIENT_ERRORS = (RateLimitedError, SourceUnavailableError, DatabaseUnavailableError, OSError)
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry only when the failure is one that waiting can cure."""
+    try:
+        state.result()
+    except TRANSIENT_ERRORS:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+# Back-off of 2 s, 10 s, then 30 s; Yahoo's rate limit usually clears within a minute.
+IO_OPTIONS = {
+    "retries": 3,
+    "retry_delay_seconds": [2, 10, 30],
+    "retry_jitter_factor": 0.2,
+    "retry_condition_fn": _transient,
+    "cache_policy": NO_CACHE,
+}
+io_task = task(**IO_OPTIONS)
+# Models and arrays are passed in memory; nothing is worth caching between daily runs.
+compute_task = task(cache_policy=NO_CACHE)
