@@ -105,6 +105,8 @@ class Ingestion(Base):
     content_hash: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    adjustment: Mapped[str | None] = mapped_column(Text)
+    """How the ingest changed the source's numbers: split ratios applied, a restatement factor."""
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None]

@@ -86,12 +86,13 @@ def test_ensure_schema_leaves_a_current_database_alone(engine: Engine) -> None:
 
 
 def test_ensure_schema_refuses_a_database_that_is_behind(engine: Engine, monkeypatch) -> None:
-    # Pretend the code has moved on to a revision 0002 the database has not seen yet.
-    monkeypatch.setattr(db.migrate, "head_revision", lambda: "0002")
+    # Pretend the code has moved on to a revision 9999 the database has not seen yet.
+    stored = head_revision()
+    monkeypatch.setattr(db.migrate, "head_revision", lambda: "9999")
     with pytest.raises(SchemaOutdatedError) as raised:
         ensure_schema(engine)
     message = str(raised.value)
-    assert "is at revision 0001, the code needs 0002" in message
+    assert f"is at revision {stored}, the code needs 9999" in message
     assert "nvda-forecast db upgrade" in message
 
 
