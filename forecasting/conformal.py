@@ -49,6 +49,25 @@ def conformal_rank(n: int, level: float) -> int:
     return math.ceil((n + 1) * level - _RANK_TOLERANCE)
 
 
+def minimum_scores(level: float) -> int:
+    """The fewest scores whose split-conformal quantile at ``level`` is finite.
+
+    Parameters
+    ----------
+    level : float
+        Nominal coverage in (0, 1).
+
+    Returns
+    -------
+    int
+        The smallest ``n`` with ``ceil((n + 1) * level) <= n``, i.e. ``ceil(level / (1 - level))``:
+        4 for 80%, 19 for 95%.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    return math.ceil(level / (1.0 - level) - _RANK_TOLERANCE)
+
+
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
     """The split-conformal quantile: the ``ceil((n + 1) * level)``-th smallest score.
 

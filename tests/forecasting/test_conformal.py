@@ -8,6 +8,7 @@ from forecasting.conformal import (
     adaptive_quantiles,
     conformal_quantile,
     conformal_rank,
+    minimum_scores,
 )
 
 
@@ -18,6 +19,13 @@ def test_conformal_quantile_is_the_right_order_statistic():
     assert conformal_quantile(scores, 0.95) == 19.0  # ceil(20 * 0.95) = 19th smallest
     assert conformal_quantile(np.arange(10.0), 0.95) == math.inf  # ceil(11 * 0.95) = 11 > 10
     assert conformal_quantile(np.array([]), 0.5) == math.inf
+
+
+@pytest.mark.parametrize(("level", "expected"), [(0.5, 1), (0.8, 4), (0.9, 9), (0.95, 19)])
+def test_minimum_scores_is_the_fewest_for_a_finite_quantile(level, expected):
+    assert minimum_scores(level) == expected
+    assert conformal_quantile(np.arange(float(expected)), level) < math.inf
+    assert conformal_quantile(np.arange(float(expected - 1)), level) == math.inf
 
 
 @pytest.mark.parametrize("level", [0.0, 1.0, -0.1, 1.5])
