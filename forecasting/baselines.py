@@ -1,0 +1,263 @@
+"""Baselines a forecast must beat: naive + volatility-scaled conformal intervals, and GARCH(1,1).
+
+Both walk forward over a close price series and give, for every forecast origin ("as-of" day
+``t``), the next session's forecast made from closes up to ``t`` only: a row never changes when
+later prices do. Returns are daily log returns ``r_t = log(C_t / C_{t-1})``; an interval for the
+next close is ``C_t * exp(lower return) .. C_t * exp(upper return)``.
+
+- **Naive + volatility**: the point forecast is today's close (the random walk); the interval is
+  ``C_t * exp(-/+ q_t * sigma_t)`` with ``sigma_t`` the sample standard deviation of the last 20
+  returns and ``q_t`` the split-conformal quantile of the trailing realized scores
+  ``|r_s| / sigma_{s-1}``. No parameter is fitted.
+- **GARCH(1,1)** (Bollerslev, "Generalized Autoregressive Conditional Heteroskedasticity",
+  J. Econometrics 31 (1986) 307-327) with a constant mean and Student-t innovations, refitted on a
+  trailing window every few weeks: the baseline a quant reaches for. It needs the optional ``arch``
+  package (``pip install 'nvda-forecast[bench]'``).
+
+Output frames are indexed by the as-of date (``as_of``) with columns ``base_close,
+predicted_close, lower_80, upper_80, lower_95, upper_95, volatility`` (one lower/upper pair per
+level; ``volatility`` is the daily log-return standard deviation forecast for the next session).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from forecasting.conformal import conformal_rank, minimum_scores
+
+logger = logging.getLogger(__name__)
+
+# As in forecasting.evaluation: a volatility below 0.01% a day only happens on degenerate data
+# (a price that did not move for weeks); the floor keeps scores finite.
+VOLATILITY_FLOOR = 1e-4
+
+
+def interval_columns(level: float) -> tuple[str, str]:
+    """The lower and upper column names for ``level``: ``("lower_95", "upper_95")`` for 0.95.
+
+    Parameters
+    ----------
+    level : float
+        Nominal coverage in (0, 1) that is a whole percentage.
+
+    Returns
+    -------
+    tuple of str
+        The two column names.
+    """
+    percent = round(level * 100)
+    if not (0.0 < level < 1.0 and math.isclose(level * 100, percent)):
+        raise ValueError(f"level must be a whole percentage in (0, 1), e.g. 0.95; got {level!r}")
+    return f"lower_{percent}", f"upper_{percent}"
+
+
+def _log_returns(close: pd.Series) -> np.ndarray:
+    """``log(C_t / C_{t-1})`` for t = 1 .. N-1, after checking the series."""
+    if not isinstance(close, pd.Series) or not isinstance(close.index, pd.DatetimeIndex):
+        raise ValueError("close must be a pandas Series on a DatetimeIndex of trading days")
+    if not (close.index.is_monotonic_increasing and close.index.is_unique):
+        raise ValueError("close's dates must be sorted and unique")
+    values = close.to_numpy(dtype="float64")
+    if not (np.isfinite(values).all() and (values > 0).all()):
+        raise ValueError("close must hold finite, positive prices")
+    return np.diff(np.log(values))
+
+
+def _frame(
+    close: pd.Series,
+    rows: np.ndarray,
+    center: np.ndarray,
+    bounds: dict[float, tuple[np.ndarray, np.ndarray]],
+    volatility: np.ndarray,
+) -> pd.DataFrame:
+    """The output frame for as-of positions ``rows``; ``center`` and bounds are log returns."""
+    base = close.to_numpy(dtype="float64")[rows]
+    columns: dict[str, np.ndarray] = {
+        "base_close": base,
+        "predicted_close": base * np.exp(center),
+    }
+    for level, (lower, upper) in bounds.items():
+        lower_name, upper_name = interval_columns(level)
+        columns[lower_name] = base * np.exp(lower)
+        columns[upper_name] = base * np.exp(upper)
+    columns["volatility"] = volatility
+    return pd.DataFrame(columns, index=close.index[rows].rename("as_of"))
+
+
+def naive_volatility_forecasts(
+    close: pd.Series,
+    *,
+    levels: Sequence[float] = (0.80, 0.95),
+    volatility_window: int = 20,
+    calibration_window: int = 250,
+) -> pd.DataFrame:
+    """Naive next-close forecasts with volatility-scaled split-conformal intervals.
+
+    For as-of day ``t``: ``sigma_t`` is the sample standard deviation (``ddof=1``) of the last
+    ``volatility_window`` daily log returns up to ``t`` (floored at :data:`VOLATILITY_FLOOR`);
+    the realized score of day ``s`` is ``|r_s| / sigma_{s-1}``; ``q_t`` is the conformal quantile
+    (:func:`forecasting.conformal.conformal_quantile`) of the ``calibration_window`` scores with
+    ``s <= t``. The forecast of the next close is ``C_t`` and its interval
+    ``C_t * exp(-/+ q_t * sigma_t)``.
+
+    Parameters
+    ----------
+    close : pandas.Series
+        Closes on a sorted ``DatetimeIndex`` of trading days.
+    levels : sequence of float, default (0.80, 0.95)
+        Interval coverages, whole percentages.
+    volatility_window : int, default 20
+        Returns per volatility estimate.
+    calibration_window : int, default 250
+        Scores per quantile; must hold enough scores for a finite quantile at every level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per as-of day with a full calibration window (the first is the close at position
+        ``volatility_window + calibration_window``), indexed by ``as_of``, columns
+        ``base_close, predicted_close, lower_*, upper_*, volatility``. Empty if the series is
+        too short.
+    """
+    if volatility_window < 2:
+        raise ValueError(f"volatility_window must be at least 2, got {volatility_window!r}")
+    for level in levels:
+        interval_columns(level)
+        if calibration_window < minimum_scores(level):
+            raise ValueError(
+                f"calibration_window={calibration_window} is too small for a finite {level:.0%} "
+                f"quantile: it needs at least {minimum_scores(level)} scores"
+            )
+    ranks = {level: conformal_rank(calibration_window, level) for level in levels}
+    returns = _log_returns(close)
+    # sigma[j] is known at the close of return j (close position j + 1).
+    sigma = pd.Series(returns).rolling(volatility_window).std().to_numpy()
+    sigma = np.maximum(sigma, VOLATILITY_FLOOR)  # NaN stays NaN
+    first_score = volatility_window  # score j needs sigma[j - 1], defined from j - 1 = w - 1
+    scores = np.abs(returns[first_score:]) / sigma[first_score - 1 : -1]
+    if len(scores) >= calibration_window:
+        windows = np.lib.stride_tricks.sliding_window_view(scores, calibration_window)
+    else:  # too short a history: no row
+        windows = np.empty((0, calibration_window))
+    ordered = np.partition(windows, sorted({rank - 1 for rank in ranks.values()}), axis=1)
+    # Row k of `windows` ends at score (and return) index j = first_score + k + window - 1.
+    last_return = np.arange(len(windows)) + first_score + calibration_window - 1
+    volatility = sigma[last_return]
+    bounds = {}
+    for level, rank in ranks.items():
+        half_width = ordered[:, rank - 1] * volatility
+        bounds[level] = (-half_width, half_width)
+    return _frame(close, last_return + 1, np.zeros(len(windows)), bounds, volatility)
+
+
+def garch_forecasts(
+    close: pd.Series,
+    *,
+    start: dt.date | None = None,
+    levels: Sequence[float] = (0.80, 0.95),
+    window: int = 1000,
+    refit_every: int = 20,
+    dist: str = "t",
+) -> pd.DataFrame:
+    """Walk-forward GARCH(1,1) next-close forecasts and intervals.
+
+    On a refit day ``t`` a constant-mean GARCH(1,1) is fitted (maximum likelihood, ``arch``) to
+    ``100 *`` the last ``window`` log returns up to ``t``. On that day and the next
+    ``refit_every - 1`` sessions, the fitted parameters are applied to the data up to each day::
+
+        sigma2_{t+1} = omega + a * (r_t - mu)^2 + b * sigma2_t
+
+    and the next return is forecast as ``mu + sigma_{t+1} * z`` with ``z`` the innovation
+    distribution's (unit-variance) quantiles. So the forecast is ``C_t * exp(mu / 100)`` and the
+    ``p`` interval ``C_t * exp((mu + sigma_{t+1} * z_{(1-p)/2}) / 100) .. (... z_{(1+p)/2})``.
+
+    Parameters
+    ----------
+    close : pandas.Series
+        Closes on a sorted ``DatetimeIndex`` of trading days.
+    start : datetime.date, optional
+        First as-of day wanted; the earliest possible if omitted. Days with fewer than ``window``
+        returns up to them are left out, as the naive baseline leaves out days without history.
+    levels : sequence of float, default (0.80, 0.95)
+        Interval coverages, whole percentages.
+    window : int, default 1000
+        Returns per fit (about four years).
+    refit_every : int, default 20
+        Sessions between refits (about a month).
+    dist : str, default "t"
+        Innovation distribution, as ``arch.arch_model`` names it: ``"normal"``, ``"t"``,
+        ``"skewt"``, ``"ged"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per as-of day from ``start``, indexed by ``as_of``, columns ``base_close,
+        predicted_close, lower_*, upper_*, volatility`` (``sigma_{t+1} / 100``).
+
+    Raises
+    ------
+    ImportError
+        If the ``arch`` package is not installed.
+    """
+    try:
+        from arch import arch_model
+    except ImportError as error:
+        raise ImportError(
+            "garch_forecasts needs the 'arch' package: pip install 'nvda-forecast[bench]'"
+        ) from error
+    for level in levels:
+        interval_columns(level)
+    if window < 100:
+        raise ValueError(f"window must be at least 100 returns for a GARCH fit, got {window!r}")
+    if refit_every < 1:
+        raise ValueError(f"refit_every must be at least 1, got {refit_every!r}")
+    returns = 100.0 * _log_returns(close)
+    # As-of position p has returns[:p]; it needs `window` of them.
+    first = (
+        window if start is None else max(window, int(close.index.searchsorted(pd.Timestamp(start))))
+    )
+    positions = np.arange(first, len(close))
+    center, sigma = np.empty(len(positions)), np.empty(len(positions))
+    z = {level: np.empty((len(positions), 2)) for level in levels}
+    for block in range(0, len(positions), refit_every):
+        refit_day = positions[block]
+        last = min(refit_day + refit_every, len(close))  # as-of positions refit_day .. last - 1
+        rows = slice(block, block + last - refit_day)
+        # Fitted on the first `window` returns only; the later ones are just filtered.
+        model = arch_model(
+            returns[refit_day - window : last - 1],
+            mean="Constant",
+            vol="GARCH",
+            p=1,
+            q=1,
+            dist=dist,
+            rescale=False,
+        )
+        fit = model.fit(last_obs=window, disp="off", show_warning=False)
+        if fit.convergence_flag != 0:
+            logger.warning(
+                "GARCH fit as of %s did not converge (flag %d); its parameters are used anyway",
+                close.index[refit_day].date(),
+                fit.convergence_flag,
+            )
+        forecast = fit.forecast(horizon=1, start=window - 1, reindex=False)
+        center[rows] = forecast.mean.to_numpy()[:, 0]
+        sigma[rows] = np.sqrt(forecast.variance.to_numpy()[:, 0])
+        shape = fit.params.to_numpy()[len(fit.params) - model.distribution.num_params :]
+        for level in levels:
+            tails = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
+            z[level][rows] = model.distribution.ppf(tails, shape)
+    bounds = {
+        level: (
+            (center + sigma * quantiles[:, 0]) / 100.0,
+            (center + sigma * quantiles[:, 1]) / 100.0,
+        )
+        for level, quantiles in z.items()
+    }
+    return _frame(close, positions, center / 100.0, bounds, sigma / 100.0)
