@@ -7,7 +7,7 @@ next close is ``C_t * exp(lower return) .. C_t * exp(upper return)``.
 
 - **Naive + volatility**: the point forecast is today's close (the random walk); the interval is
   ``C_t * exp(-/+ q_t * sigma_t)`` with ``sigma_t`` the sample standard deviation of the last 20
-  returns and ``q_t`` the split-conformal quantile of the trailing realized scores
+  returns (by default) and ``q_t`` the split-conformal quantile of the trailing realized scores
   ``|r_s| / sigma_{s-1}``. No parameter is fitted.
 - **GARCH(1,1)** (Bollerslev, "Generalized Autoregressive Conditional Heteroskedasticity",
   J. Econometrics 31 (1986) 307-327) with a constant mean and Student-t innovations, refitted on a

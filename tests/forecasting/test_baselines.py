@@ -1,6 +1,7 @@
 import datetime as dt
 import math
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -123,9 +124,9 @@ def test_naive_volatility_coverage_is_near_nominal_on_a_garch_series():
 
 def test_naive_volatility_forecasts_are_fast():
     close = simulated_garch_close(6_500, seed=4)
-    start = pd.Timestamp.now()
+    started = time.perf_counter()
     naive_volatility_forecasts(close)
-    assert (pd.Timestamp.now() - start).total_seconds() < 1.0
+    assert time.perf_counter() - started < 1.0  # about 0.03 s
 
 
 def test_naive_volatility_forecasts_of_a_short_series_are_empty():
