@@ -190,7 +190,7 @@ def adaptive_quantiles(
       ``alpha_t`` further down; it comes back up as days are covered.
     - Too few scores for a finite quantile at ``1 - alpha_t`` (``ceil((n + 1)(1 - alpha_t)) > n``)
       also gives the largest score available.
-    - ``alpha_t >= 1`` gives 0 (an empty interval, centred on the point forecast).
+    - ``alpha_t >= 1`` gives 0 (a zero-width interval: the point forecast alone).
 
     Only with no score at all (no warmup, day 0) is the quantile ``inf``; that day counts as
     covered.
