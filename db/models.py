@@ -36,7 +36,10 @@ NAMING_CONVENTION = {
 INGESTION_STATUSES = ("succeeded", "failed")
 MODEL_KINDS = ("retrain", "finetune")
 MODEL_STATUSES = ("candidate", "champion", "rejected", "retired")
-PREDICTION_KINDS = ("forecast", "test")
+PREDICTION_KINDS = ("forecast", "contender", "test")
+# Who made a prediction: the LSTM, or the naive close with volatility-scaled conformal intervals.
+PREDICTION_METHODS = ("lstm", "naive")
+ONE_FORECAST = text("kind = 'forecast'")
 # The same names as forecasting.alerting.KINDS (a test checks): alert kinds name the Prefect
 # events too, `nvda-forecast.alert.<kind>`.
 DRIFT_KINDS = ("data_drift", "performance_drift", "data_quality", "pipeline")
@@ -151,7 +154,8 @@ class ModelVersion(Base):
 
 
 class Evaluation(Base):
-    """Test-split metrics of one model version on the data up to one as-of date."""
+    """One model version's quality as of one date: its test loss, and its walk-forward record's
+    metrics against naive on the same realized days (docs/model.md)."""
 
     __tablename__ = "evaluations"
     __table_args__ = (
@@ -178,6 +182,9 @@ class Evaluation(Base):
     n_test: Mapped[int | None] = mapped_column(Integer)
     epochs: Mapped[int | None] = mapped_column(Integer)
     train_seconds: Mapped[float | None] = mapped_column(Float)
+    winkler_95: Mapped[float | None] = mapped_column(Float)
+    naive_winkler_95: Mapped[float | None] = mapped_column(Float)
+    n_realized: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
 
@@ -189,17 +196,27 @@ EVALUATION_METRICS = tuple(
 
 
 class Prediction(Base):
-    """One predicted close: the next-day forecast, or a point of the test window."""
+    """One predicted close: the served forecast, a contender's forecast, or a held-out test day."""
 
     __tablename__ = "predictions"
     __table_args__ = (
         UniqueConstraint(
             "ticker",
             "as_of_date",
-            "model_version_id",
             "kind",
+            "method",
             "target_date",
-            name="uq_predictions_ticker_as_of_model_kind_target",  # the default is too long
+            name="uq_predictions_ticker_as_of_kind_method_target",  # the default is too long
+        ),
+        # One served forecast per ticker and day, whichever model made it.
+        Index(
+            "ux_predictions_one_forecast",
+            "ticker",
+            "as_of_date",
+            "target_date",
+            unique=True,
+            postgresql_where=ONE_FORECAST,
+            sqlite_where=ONE_FORECAST,
         ),
         _one_of("kind", PREDICTION_KINDS),
         # Latest forecast and forecast history of a ticker, without wading through test rows.
@@ -208,13 +225,17 @@ class Prediction(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticker: Mapped[str] = mapped_column(String(32))
-    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    """The LSTM version that made it; NULL for a baseline's."""
     as_of_date: Mapped[dt.date] = mapped_column(Date)
     target_date: Mapped[dt.date] = mapped_column(Date)
     horizon: Mapped[int] = mapped_column(Integer, default=1)
     kind: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(16), server_default="lstm")
     base_close: Mapped[float] = mapped_column(Float)
     predicted_close: Mapped[float] = mapped_column(Float)
+    scale: Mapped[float | None] = mapped_column(Float)
+    """The LSTM's forecast scale (sigma) of the log return, for replaying its calibration."""
     lower_80: Mapped[float | None] = mapped_column(Float)
     upper_80: Mapped[float | None] = mapped_column(Float)
     lower_95: Mapped[float | None] = mapped_column(Float)

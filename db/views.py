@@ -16,6 +16,7 @@ forecast_accuracy = table(
     "forecast_accuracy",
     column("ticker", String),
     column("model_version_id", Integer),
+    column("method", String),
     column("as_of_date", Date),
     column("target_date", Date),
     column("horizon", Integer),

@@ -1,8 +1,10 @@
 """Step 8 of a run: everything the run learned, written in ONE transaction.
 
 A rerun for the same ticker and as-of date replaces its rows (the unique keys of model_versions,
-evaluations and predictions make every write an upsert or a replace), and a failure part-way
-leaves the database as it was: the transaction rolls back and the new artifact file is removed.
+evaluations and predictions make every write an upsert or a replace): one served forecast, one
+forecast per contender, one test window a day. A failure part-way leaves the database as it was:
+the transaction rolls back and the new artifact file is removed. The file of a model version a
+rerun replaced is removed once the transaction has committed.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from db.repository import (
     record_evaluation,
     reject,
     replace_predictions,
+    retire,
+    stored_artifact,
     upsert_model_version,
 )
 from flows.retry import io_task
 from flows.storage import remove_model
 from flows.watch import StoredAlert, store_findings
 from forecasting.alerting import Finding
-from forecasting.evaluation import Evaluation, Forecast
+from forecasting.evaluation import Forecast
 from forecasting.model import TrainingResult
 
 
@@ -38,7 +42,10 @@ class Candidate:
     kind: str
     parent_id: int | None
     training: TrainingResult
-    evaluation: Evaluation
+    metrics: dict[str, Any]
+    """Its `evaluations` row as of this run (held-out metrics for a retrain)."""
+    held_out: pd.DataFrame | None
+    """A retrain's forecasts of its test windows, made before it learned them."""
     hyperparameters: dict[str, Any]
     feature_config: dict[str, Any]
     config_hash: str
@@ -62,10 +69,12 @@ class RunRecord:
     code_version: str
     candidate: Candidate | None
     champion_id: int | None
-    champion_evaluation: Evaluation | None
-    forecast: Forecast
-    forecaster_evaluation: Evaluation
-    """Evaluation of the model that made the forecast; its test predictions are stored."""
+    retired_champion_id: int | None
+    """A champion whose model file was unusable: retired by this run."""
+    forecaster_metrics: dict[str, Any]
+    """The `evaluations` row of the LSTM that forecast: test loss, walk-forward metrics."""
+    served: Forecast
+    contenders: tuple[Forecast, ...]
     findings: list[Finding]
     """Every metric of the checks, stored in `drift_reports` and applied to `alerts`."""
 
@@ -80,29 +89,8 @@ class Persisted:
     """The ticker's open alerts after this run; ``is_new`` marks the ones it opened."""
 
 
-def evaluation_metrics(evaluation: Evaluation, training: TrainingResult | None) -> dict[str, Any]:
-    """The `evaluations` row of a model at this as-of date."""
-    return {
-        "test_loss": evaluation.test_loss,
-        "rmse": evaluation.rmse,
-        "mae": evaluation.mae,
-        "mape": evaluation.mape,
-        "naive_rmse": evaluation.naive_rmse,
-        "naive_mae": evaluation.naive_mae,
-        "skill": evaluation.skill,
-        "directional_accuracy": evaluation.directional_accuracy,
-        "coverage_80": evaluation.coverage_80,
-        "coverage_95": evaluation.coverage_95,
-        "n_train": evaluation.n_train,
-        "n_val": evaluation.n_validation,
-        "n_test": evaluation.n_test,
-        "epochs": training.epochs_run if training else None,
-        "train_seconds": training.seconds if training else None,
-    }
-
-
 def forecast_rows(forecast: Forecast) -> list[dict[str, Any]]:
-    """The single `forecast` prediction of the run."""
+    """One forecast as a `predictions` row."""
     return [
         {
             "target_date": forecast.target_date,
@@ -112,47 +100,38 @@ def forecast_rows(forecast: Forecast) -> list[dict[str, Any]]:
             "upper_80": forecast.upper_80,
             "lower_95": forecast.lower_95,
             "upper_95": forecast.upper_95,
+            "scale": forecast.scale,
         }
     ]
-
-
-def evaluation_window_rows(evaluation: Evaluation) -> pd.DataFrame:
-    """The `test` predictions: one row per day of the evaluation window."""
-    columns = ["target_date", "base_close", "predicted_close", "lower_80", "upper_80"]
-    return evaluation.test_predictions[[*columns, "lower_95", "upper_95"]]
 
 
 @io_task
 def persist_run(engine: Engine, record: RunRecord) -> Persisted:
     """Write model version, evaluations, predictions, drift metrics and alerts: one transaction."""
+    replaced_files: list[str] = []
     try:
         with unit_of_work(engine) as session:
-            candidate_id = _store_candidate(session, record)
-            scored_champion = record.champion_evaluation is not None
-            if scored_champion and record.champion_id not in (None, candidate_id):
-                record_evaluation(
-                    session=session,
-                    model_version_id=record.champion_id,
-                    as_of_date=record.as_of,
-                    metrics=evaluation_metrics(record.champion_evaluation, None),
-                    flow_run_id=record.flow_run_id,
-                )
+            if record.retired_champion_id is not None:
+                retire(session=session, version_id=record.retired_champion_id)
+            candidate_id = _store_candidate(session, record, replaced_files)
             promoted = record.candidate is not None and record.candidate.promoted
             forecaster_id = candidate_id if promoted else record.champion_id
-            prune_test_predictions(session=session, ticker=record.ticker, before=record.as_of)
-            for kind, rows in (
-                ("test", evaluation_window_rows(record.forecaster_evaluation)),
-                ("forecast", forecast_rows(record.forecast)),
-            ):
-                replace_predictions(
+            if not promoted:
+                record_evaluation(
                     session=session,
-                    ticker=record.ticker,
-                    as_of_date=record.as_of,
                     model_version_id=forecaster_id,
-                    kind=kind,
-                    rows=rows,
+                    as_of_date=record.as_of,
+                    metrics=record.forecaster_metrics,
                     flow_run_id=record.flow_run_id,
                 )
+            if promoted and record.candidate.held_out is not None:
+                prune_test_predictions(session=session, ticker=record.ticker, before=record.as_of)
+                _replace(session, record, "test", "lstm", record.candidate.held_out, candidate_id)
+            for forecast in record.contenders:
+                model_id = forecaster_id if forecast.method == "lstm" else None
+                _replace(session, record, "contender", forecast.method, forecast, model_id)
+            served_id = forecaster_id if record.served.method == "lstm" else None
+            _replace(session, record, "forecast", record.served.method, record.served, served_id)
             alerts = store_findings(
                 session,
                 ticker=record.ticker,
@@ -165,14 +144,35 @@ def persist_run(engine: Engine, record: RunRecord) -> Persisted:
         if record.candidate is not None and record.candidate.stored:
             remove_model(record.candidate.artifact_uri)
         raise
+    # Files of rows a rerun replaced: no stored version refers to them any more.
+    for uri in replaced_files:
+        remove_model(uri)
     get_run_logger().info("stored run of %s as of %s", record.ticker, record.as_of)
     return Persisted(candidate_id=candidate_id, forecaster_id=forecaster_id, alerts=alerts)
 
 
-def _store_candidate(session, record: RunRecord) -> int | None:
+def _replace(session, record: RunRecord, kind: str, method: str, rows, model_version_id) -> None:
+    replace_predictions(
+        session=session,
+        ticker=record.ticker,
+        as_of_date=record.as_of,
+        model_version_id=model_version_id,
+        kind=kind,
+        method=method,
+        rows=forecast_rows(rows) if isinstance(rows, Forecast) else rows,
+        flow_run_id=record.flow_run_id,
+    )
+
+
+def _store_candidate(session, record: RunRecord, replaced_files: list[str]) -> int | None:
     candidate = record.candidate
     if candidate is None or not candidate.stored:
         return None
+    previous = stored_artifact(
+        session=session, ticker=record.ticker, as_of_date=record.as_of, kind=candidate.kind
+    )
+    if previous not in (None, candidate.artifact_uri):
+        replaced_files.append(previous)
     version = upsert_model_version(
         session=session,
         ticker=record.ticker,
@@ -189,11 +189,12 @@ def _store_candidate(session, record: RunRecord) -> int | None:
         code_version=record.code_version,
         flow_run_id=record.flow_run_id,
     )
+    metrics = record.forecaster_metrics if candidate.promoted else candidate.metrics
     record_evaluation(
         session=session,
         model_version_id=version.id,
         as_of_date=record.as_of,
-        metrics=evaluation_metrics(candidate.evaluation, candidate.training),
+        metrics=metrics,
         flow_run_id=record.flow_run_id,
     )
     if candidate.promoted:

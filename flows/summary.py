@@ -18,30 +18,47 @@ class AlertLine:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """The outcome of one `daily_forecast` run."""
+    """The outcome of one run of the pipeline for one ticker and as-of date."""
 
     ticker: str
     source: str
     as_of: dt.date
     target_date: dt.date
     base_close: float
+    served_by: str
+    """``lstm`` or ``naive``: who made the served forecast below."""
+    serving_reason: str
     predicted_close: float
     lower_80: float
     upper_80: float
     lower_95: float
     upper_95: float
-    test_loss: float
-    rmse: float
-    naive_rmse: float
-    skill: float
-    directional_accuracy: float
-    coverage_80: float
-    coverage_95: float
+    lstm_close: float
+    """The LSTM's own forecast, stored beside the served one when naive serves."""
+    lstm_lower_95: float
+    lstm_upper_95: float
+    basis: str
+    """The record the quality figures come from: ``walk-forward`` or ``held-out``."""
+    n_realized: int
+    skill: float | None
+    rmse: float | None
+    naive_rmse: float | None
+    directional_accuracy: float | None
+    coverage_80: float | None
+    coverage_95: float | None
+    winkler_95: float | None
+    naive_winkler_95: float | None
+    """The naive + volatility baseline's 95% interval score over its own realized record."""
+    test_loss: float | None
+    train_end: dt.date
+    """The newest target day the serving model was fitted on."""
+    staleness: int
+    """NYSE sessions between ``train_end`` and the as-of date (0 = fitted through today)."""
     action: str
     """``retrain``, ``finetune`` or ``reuse``."""
     reason: str
     champion_version_id: int
-    """The model version that made the forecast."""
+    """The LSTM version that made the LSTM forecast."""
     candidate_version_id: int | None
     promoted: bool | None
     """None when nothing was trained (reuse)."""
@@ -54,6 +71,8 @@ class RunSummary:
     """The database URL with its password masked."""
     flow_run_id: str | None
     alerts: tuple[AlertLine, ...] = field(default_factory=tuple)
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time of each pipeline step (ingest, prepare, train, evaluate, watch, persist)."""
 
     @property
     def outcome(self) -> str:
@@ -72,8 +91,21 @@ class RunSummary:
         return values
 
 
-def _money(value: float) -> str:
-    return f"${value:,.2f}"
+def _money(value: float | None) -> str:
+    return "-" if value is None or value != value else f"${value:,.2f}"
+
+
+def _number(value: float | None, pattern: str = "{:.3f}") -> str:
+    return "-" if value is None or value != value else pattern.format(value)
+
+
+def _skill_words(skill: float | None) -> str:
+    # Two decimals decide: 1.000 is "level with naive", not a win.
+    if skill is None or skill != skill:
+        return "no record yet"
+    if round(skill, 2) < 1.0:
+        return "beats naive"
+    return "level with naive" if round(skill, 2) == 1.0 else "worse than naive"
 
 
 def _decision_line(summary: RunSummary) -> str:
@@ -86,6 +118,13 @@ def _decision_line(summary: RunSummary) -> str:
     return f"{trained} {verdict}: {summary.reason}; {summary.promotion_reason}"
 
 
+def _served_line(summary: RunSummary) -> str:
+    s = summary
+    if s.served_by == "lstm":
+        return f"served by the LSTM: {s.serving_reason}"
+    return f"served by NAIVE (last close); the LSTM said {_money(s.lstm_close)}: {s.serving_reason}"
+
+
 def to_text(summary: RunSummary) -> str:
     """A few lines for the terminal."""
     s = summary
@@ -94,14 +133,21 @@ def to_text(summary: RunSummary) -> str:
         f"{_money(s.predicted_close)}  [last close {_money(s.base_close)}]",
         f"  80% interval {_money(s.lower_80)} - {_money(s.upper_80)}   "
         f"95% interval {_money(s.lower_95)} - {_money(s.upper_95)}",
-        f"  test loss {s.test_loss:.6g}   RMSE {_money(s.rmse)} vs naive {_money(s.naive_rmse)}"
-        f"   skill {s.skill:.3f}   direction {s.directional_accuracy:.1%}"
-        f"   95% coverage {s.coverage_95:.1%}",
+        f"  {_served_line(s)}",
+        f"  {s.basis} record, {s.n_realized} days: skill {_number(s.skill)} "
+        f"({_skill_words(s.skill)})   RMSE {_money(s.rmse)} vs naive {_money(s.naive_rmse)}"
+        f"   95% coverage {_number(s.coverage_95, '{:.1%}')}"
+        f"   Winkler95 {_number(s.winkler_95)} vs naive+vol {_number(s.naive_winkler_95)}",
         f"  model: {_decision_line(s)}",
+        f"  fitted through {s.train_end} ({s.staleness} sessions before the as-of date); "
+        f"test loss {_number(s.test_loss, '{:.4g}')}",
     ]
     if s.alerts:
         lines.append(f"  alerts open: {len(s.alerts)}")
-        lines += [f"    [{a.severity}] {a.kind}: {a.message}" for a in s.alerts]
+        lines += [
+            f"    [{a.severity}]{' NEW' if a.is_new else ''} {a.kind}: {a.message}"
+            for a in s.alerts
+        ]
     else:
         lines.append("  alerts open: none")
     data = f"{s.rows_ingested} rows from {s.source}" + (" (history restated)" if s.restated else "")
@@ -121,27 +167,44 @@ def _model_lines(summary: RunSummary) -> list[str]:
             f"- Why {s.action}: {s.reason}.",
             f"- Promotion: {s.promotion_reason}.",
         ]
+    lines.append(f"- Fitted through {s.train_end}: {s.staleness} sessions before the as-of date.")
     restated = ", history restated" if s.restated else ""
-    lines.append(f"- Data: {s.rows_ingested} rows from `{s.source}`{restated}; store {s.database}.")
+    # Backticks keep a URL such as postgresql://user@host from rendering as an e-mail link.
+    lines.append(
+        f"- Data: {s.rows_ingested} rows from `{s.source}`{restated}; store `{s.database}`."
+    )
     return lines
 
 
 def to_markdown(summary: RunSummary, chart_uri: str | None = None) -> str:
     """The run's markdown artifact: forecast, quality, decision, alerts, chart."""
     s = summary
+    served = "LSTM" if s.served_by == "lstm" else "**naive** (the LSTM is not served)"
     rows = [
         ("**Forecast close**", f"**{_money(s.predicted_close)}** on {s.target_date}"),
+        ("Served by", f"{served}: {s.serving_reason}"),
         ("Last close", f"{_money(s.base_close)} on {s.as_of}"),
         ("80% interval", f"{_money(s.lower_80)} - {_money(s.upper_80)}"),
         ("95% interval", f"{_money(s.lower_95)} - {_money(s.upper_95)}"),
-        ("Test loss (MSE, log returns)", f"{s.test_loss:.6g}"),
-        ("RMSE vs naive", f"{_money(s.rmse)} vs {_money(s.naive_rmse)}"),
         (
-            "Skill (RMSE / naive RMSE)",
-            f"{s.skill:.3f} ({'beats' if s.skill < 1 else 'no better than'} naive)",
+            "LSTM forecast (95%)",
+            f"{_money(s.lstm_close)} ({_money(s.lstm_lower_95)} - {_money(s.lstm_upper_95)})",
         ),
-        ("Directional accuracy", f"{s.directional_accuracy:.1%}"),
-        ("Interval coverage 80% / 95%", f"{s.coverage_80:.1%} / {s.coverage_95:.1%}"),
+        (
+            f"Skill, {s.basis} record ({s.n_realized} days)",
+            f"{_number(s.skill)} ({_skill_words(s.skill)})",
+        ),
+        ("RMSE vs naive", f"{_money(s.rmse)} vs {_money(s.naive_rmse)}"),
+        ("Directional accuracy", _number(s.directional_accuracy, "{:.1%}")),
+        (
+            "Interval coverage 80% / 95%",
+            f"{_number(s.coverage_80, '{:.1%}')} / {_number(s.coverage_95, '{:.1%}')}",
+        ),
+        (
+            "Winkler95, LSTM vs naive + volatility",
+            f"{_number(s.winkler_95)} vs {_number(s.naive_winkler_95)}",
+        ),
+        ("Test loss (Student-t NLL, log returns)", _number(s.test_loss, "{:.4g}")),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
     header = f"| {s.ticker} as of {s.as_of} | |"
@@ -158,7 +221,7 @@ def to_markdown(summary: RunSummary, chart_uri: str | None = None) -> str:
     if chart_uri:
         parts += [
             "",
-            "## Test window: truth vs prediction",
+            f"## {s.basis.capitalize()} record: truth vs LSTM forecast",
             "",
             f"![truth vs prediction]({chart_uri})",
         ]
@@ -179,6 +242,7 @@ def forecast_table(summary: RunSummary) -> list[dict]:
             "upper_80": round(s.upper_80, 4),
             "lower_95": round(s.lower_95, 4),
             "upper_95": round(s.upper_95, 4),
+            "served_by": s.served_by,
             "model_version_id": s.champion_version_id,
         }
     ]

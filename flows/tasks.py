@@ -7,6 +7,7 @@ download and the rest of step 1 live in `flows.ingest`.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,14 +17,29 @@ from prefect import get_run_logger
 
 from db.engine import Engine, get_engine, mask_url, unit_of_work
 from db.migrate import ensure_schema
-from db.repository import get_champion, lineage_retrain_date, read_prices
+from db.repository import (
+    get_champion,
+    lineage_retrain_date,
+    read_held_out,
+    read_prices,
+    read_walk_forward,
+)
 from flows.progress import TrainingProgress
 from flows.retry import compute_task, io_task
 from flows.storage import load_stored_model, store_model
-from forecasting.config import FeatureConfig, TrainingConfig
-from forecasting.evaluation import Evaluation, Forecast, evaluate, forecast_next
+from forecasting.baselines import naive_volatility_forecasts
+from forecasting.config import FeatureConfig, ServingConfig, TrainingConfig
+from forecasting.errors import ModelArtifactError
+from forecasting.evaluation import (
+    Forecast,
+    HeldOut,
+    interval_quantiles,
+    lstm_forecast,
+    naive_forecast,
+    score_held_out,
+)
 from forecasting.features import PreparedData, prepare
-from forecasting.model import TrainingResult, fine_tune, set_seed, train
+from forecasting.model import TrainingResult, fine_tune, train, walk_forward
 from forecasting.policy import ChampionInfo, Decision, Mode, decide
 
 
@@ -91,6 +107,7 @@ def decide_training(
     retrain_every: int,
     history_restated: bool,
     open_drift_alerts: tuple[str, ...],
+    champion_broken: str | None,
 ) -> Decision:
     """Choose retrain, fine-tune or reuse."""
     decision = decide(
@@ -101,35 +118,157 @@ def decide_training(
         retrain_every=retrain_every,
         history_restated=history_restated,
         open_drift_alerts=open_drift_alerts,
+        champion_broken=champion_broken,
     )
     get_run_logger().info("decision: %s (%s)", decision.action, decision.reason)
     return decision
 
 
+class LiveModels:
+    """The champion model of each ticker this process last saved or loaded, kept in memory.
+
+    A backfill runs hundreds of sessions in one process: loading the champion's file every day
+    would give Keras a new model to trace (about 3 s a day). A model is keyed by its file's
+    sha256, so it is used only while it is exactly what the store records as the champion, and
+    forgotten as soon as a fine-tune starts changing it in place.
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[str, tuple[str, keras.Model]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, ticker: str, sha256: str) -> keras.Model | None:
+        with self._lock:
+            kept = self._models.get(ticker)
+        return kept[1] if kept is not None and kept[0] == sha256 else None
+
+    def keep(self, ticker: str, sha256: str, model: keras.Model) -> None:
+        with self._lock:
+            self._models[ticker] = (sha256, model)
+
+    def forget(self, ticker: str) -> None:
+        with self._lock:
+            self._models.pop(ticker, None)
+
+
+live_models = LiveModels()
+
+
 @io_task
-def load_champion_model(champion: Champion) -> keras.Model:
-    """Load the champion's weights from the artifact root, checking their sha256."""
-    return load_stored_model(champion.artifact_uri, sha256=champion.sha256)
+def load_champion_model(ticker: str, champion: Champion) -> keras.Model | ModelArtifactError:
+    """Load the champion's weights, checking their sha256; a broken file comes back as its error.
+
+    A missing, changed or unreadable file is not retried (waiting cannot mend it); the caller
+    retrains without it and retires it.
+    """
+    kept = live_models.get(ticker, champion.sha256)
+    if kept is not None:
+        return kept
+    try:
+        model = load_stored_model(champion.artifact_uri, sha256=champion.sha256)
+    except ModelArtifactError as error:
+        get_run_logger().error("champion v%d is unusable: %s", champion.info.version_id, error)
+        return error
+    live_models.keep(ticker, champion.sha256, model)
+    return model
+
+
+@dataclass(frozen=True, eq=False)
+class Retrained:
+    """A retrain: fitted, scored on its held-out test windows, then walked through them."""
+
+    result: TrainingResult
+    held_out: HeldOut
 
 
 @compute_task
-def train_candidate(
-    data: PreparedData, config: TrainingConfig, base: keras.Model | None
+def retrain_candidate(
+    data: PreparedData, config: TrainingConfig, serving: ServingConfig
+) -> Retrained:
+    """Fit a new model, score it out of sample, then walk it forward through the newest windows."""
+    progress = TrainingProgress(
+        kind="retrain", max_epochs=config.max_epochs, logger=get_run_logger()
+    )
+    fitted = train(data, config, callbacks=[progress])
+    held_out = score_held_out(fitted.model, data, serving)
+    # The validation and test windows were held out of the fit; the model that forecasts
+    # learns them too, so that its newest target is the as-of date itself.
+    newest = walk_forward(fitted.model, data.windows[len(data.train) :], config, mode="retrain")
+    result = TrainingResult(
+        model=newest.model,
+        mode="retrain",
+        epochs_run=fitted.epochs_run,
+        best_epoch=fitted.best_epoch,
+        best_validation_loss=fitted.best_validation_loss,
+        history={**fitted.history, "walk_forward_loss": newest.history["loss"]},
+        seconds=fitted.seconds + newest.seconds,
+        training_windows=fitted.training_windows + newest.training_windows,
+    )
+    return Retrained(result, held_out)
+
+
+@compute_task
+def fine_tune_candidate(
+    ticker: str, base: keras.Model, data: PreparedData, config: TrainingConfig
 ) -> TrainingResult:
-    """Train from scratch, or fine-tune ``base``, reporting progress per epoch."""
-    kind = "retrain" if base is None else "finetune"
-    epochs = config.max_epochs if base is None else config.finetune_epochs
-    progress = TrainingProgress(kind=kind, max_epochs=epochs, logger=get_run_logger())
-    if base is None:
-        set_seed(config.seed)
-        return train(data, config, callbacks=[progress])
-    return fine_tune(base, data, config, callbacks=[progress])
+    """Walk the champion forward through the newest windows, the as-of date's included."""
+    # The weights change in place: the kept copy is no longer the stored champion.
+    live_models.forget(ticker)
+    return fine_tune(base, data, config)
+
+
+@dataclass(frozen=True, eq=False)
+class Record:
+    """The realized record as of a day: what each forecaster forecast, and what happened."""
+
+    lstm: pd.DataFrame
+    """Every realized walk-forward forecast of the LSTM, oldest first."""
+    naive: pd.DataFrame
+    """The newest realized forecasts of the naive baseline."""
+    held_out: pd.DataFrame
+    """The test window of the newest retrain stored as of the day."""
+
+
+@io_task
+def read_record(engine: Engine, ticker: str, through: dt.date, window: int) -> Record:
+    """Read the realized walk-forward record up to the as-of date, and nothing after it."""
+    with unit_of_work(engine) as session:
+        return Record(
+            lstm=read_walk_forward(session=session, ticker=ticker, method="lstm", through=through),
+            naive=read_walk_forward(
+                session=session, ticker=ticker, method="naive", through=through, limit=window
+            ),
+            held_out=read_held_out(session=session, ticker=ticker, through=through),
+        )
+
+
+@dataclass(frozen=True)
+class Contenders:
+    """Each forecaster's forecast of the next session."""
+
+    lstm: Forecast
+    naive: Forecast
 
 
 @compute_task
-def evaluate_model(model: keras.Model, data: PreparedData) -> Evaluation:
-    """Score a model on the test window against the naive forecast."""
-    return evaluate(model, data)
+def forecast_contenders(
+    model: keras.Model,
+    data: PreparedData,
+    prices: pd.DataFrame,
+    *,
+    record: Record,
+    held_out: pd.DataFrame,
+    features: FeatureConfig,
+    serving: ServingConfig,
+) -> Contenders:
+    """Forecast the next session with the LSTM (conformalized online) and the naive baseline."""
+    quantiles = interval_quantiles(record.lstm, held_out, serving)
+    baseline = naive_volatility_forecasts(
+        prices["close"],
+        volatility_window=features.volatility_window,
+        calibration_window=serving.calibration_window,
+    )
+    return Contenders(lstm=lstm_forecast(model, data, quantiles), naive=naive_forecast(baseline))
 
 
 @io_task
@@ -140,10 +279,9 @@ def save_candidate(
     return store_model(model, root=root, ticker=ticker, as_of=as_of, kind=kind)
 
 
-@compute_task
-def predict_next(model: keras.Model, data: PreparedData, evaluation: Evaluation) -> Forecast:
-    """Forecast the next trading day's close with 80% and 95% intervals."""
-    return forecast_next(model, data, evaluation.calibration)
+def keep_champion(ticker: str, sha256: str, model: keras.Model) -> None:
+    """Remember the model just promoted, for the next session of a backfill."""
+    live_models.keep(ticker, sha256, model)
 
 
 def describe_database(engine: Engine) -> str:

@@ -35,7 +35,6 @@ from flows.summary import AlertLine
 from forecasting.alerting import RETRAIN_KINDS, Finding, reconcile
 from forecasting.config import DriftConfig, get_settings
 from forecasting.drift import run_checks
-from forecasting.evaluation import Evaluation
 from forecasting.performance import relative_rmse
 from forecasting.quality import flow_run_failure
 
@@ -105,16 +104,22 @@ def watch(
     *,
     judge_as_of: dt.date | None,
     train_window: tuple[dt.date, dt.date],
-    evaluation: Evaluation,
+    reference: pd.DataFrame,
     restated: bool,
     download_failed: bool,
     challenger_rejected: bool | None,
     promotion_reason: str,
     config: DriftConfig,
 ) -> list[Finding]:
-    """Run the drift, performance, data-quality and pipeline checks; every metric, every day."""
+    """Run the drift, performance, data-quality and pipeline checks; every metric, every day.
+
+    ``reference`` is the held-out record whose error the realized error is compared with.
+    """
     with unit_of_work(engine) as session:
-        realized = read_realized_errors(session=session, ticker=ticker)
+        # Only closes up to the run's last bar: a replay must not see later days.
+        realized = read_realized_errors(
+            session=session, ticker=ticker, through=prices.index[-1].date()
+        )
     findings = run_checks(
         prices,
         now=dt.datetime.now(dt.UTC),
@@ -123,7 +128,7 @@ def watch(
         train_start=train_window[0],
         train_end=train_window[1],
         realized=realized,
-        reference_relative_rmse=relative_rmse(evaluation.test_predictions),
+        reference_relative_rmse=relative_rmse(reference),
         restated=restated,
         download_failed=download_failed,
         challenger_rejected=challenger_rejected,

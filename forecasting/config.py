@@ -28,12 +28,20 @@ class FeatureConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     sequence_length: int = Field(10, ge=2, description="days of history in one input window")
-    test_fraction: float = Field(0.2, gt=0, lt=0.5, description="last share of windows for test")
-    validation_fraction: float = Field(
-        0.1, gt=0, lt=0.5, description="share of windows, before the test set, for validation"
+    validation_windows: int = Field(
+        250, ge=20, description="windows before the test windows, for early stopping"
+    )
+    test_windows: int = Field(
+        250,
+        ge=20,
+        description="newest windows held out of a retrain's fit: its test loss and first "
+        "interval calibration; the retrain then walks forward through them",
+    )
+    holdout_share: float = Field(
+        0.15, gt=0, le=0.3, description="most of a short history either holdout may take"
     )
     volatility_window: int = Field(
-        20, ge=2, description="days of returns behind the volatility that scales the intervals"
+        20, ge=2, description="days of returns behind the volatility feature and baseline"
     )
 
 
@@ -48,10 +56,14 @@ class TrainingConfig(BaseModel):
     learning_rate: float = Field(1e-3, gt=0)
     max_epochs: int = Field(100, ge=1)
     batch_size: int = Field(32, ge=1)
-    patience: int = Field(10, ge=1, description="epochs without validation improvement to stop")
-    finetune_epochs: int = Field(10, ge=1)
+    patience: int = Field(5, ge=1, description="epochs without validation improvement to stop")
+    finetune_epochs: int = Field(
+        3, ge=1, description="passes over the newest windows when walking forward (no early stop)"
+    )
     finetune_learning_rate: float = Field(1e-4, gt=0)
-    finetune_windows: int = Field(250, ge=10, description="newest training windows to fine-tune on")
+    finetune_windows: int = Field(
+        250, ge=10, description="newest windows (targets up to the as-of date) to fine-tune on"
+    )
     seed: int = 42
 
 
@@ -107,6 +119,25 @@ class DriftConfig(BaseModel):
     )
 
 
+class ServingConfig(BaseModel):
+    """Which forecast is served, and how its intervals are calibrated (see docs/model.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window: int = Field(
+        60, ge=10, description="newest realized one-step forecasts that decide what is served"
+    )
+    min_realized: int = Field(
+        20, ge=5, description="realized forecasts needed before the walk-forward record decides"
+    )
+    calibration_window: int = Field(
+        250, ge=20, description="newest realized scores behind an interval's conformal quantile"
+    )
+    aci_gamma: float = Field(
+        0.005, gt=0, lt=0.5, description="step of adaptive conformal inference (Gibbs & Candes)"
+    )
+
+
 def config_fingerprint(features: FeatureConfig, training: TrainingConfig) -> str:
     """A short stable hash of what shapes a model, to tell when a retrain is due."""
     shaping = {
@@ -151,6 +182,7 @@ class Settings(BaseSettings):
         20, ge=1, description="trading days after which the champion is retrained, not fine-tuned"
     )
     drift: DriftConfig = DriftConfig()
+    serving: ServingConfig = ServingConfig()
     alert_webhook_url: str = Field(
         "", description="POST each new alert as JSON to this URL (Slack-style or your own)"
     )
@@ -159,7 +191,10 @@ class Settings(BaseSettings):
     )
 
     promotion_tolerance: float = Field(
-        0.02, ge=0, description="a candidate may be this much worse in skill and still be promoted"
+        0.02,
+        ge=0,
+        description="a candidate may be this much worse in skill than the champion, and the "
+        "LSTM this much worse than naive, and still serve",
     )
 
     @model_validator(mode="after")

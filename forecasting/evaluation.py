@@ -1,15 +1,18 @@
-"""How good a model is: test loss, price-unit errors against the naive forecast, intervals.
+"""How good a forecaster is, judged only on forecasts it could have made at the time.
 
-The model predicts a log return r; its price forecast is ``base_close * exp(r)``, where the base
-close is the close of the window's last day. The naive forecast is that base close itself.
+Two records are scored:
 
-Prediction intervals come from volatility-normalised split-conformal calibration on the
-validation windows: the score of a window is ``|actual return - predicted return| / volatility``
-(volatility = rolling standard deviation of daily log returns known at the window's end); the
-level-``p`` quantile ``q`` is the ``ceil((n + 1) p)``-th smallest of the ``n`` scores, and the
-interval of a new window is ``base_close * exp(predicted return -/+ q * volatility)``. Under
-exchangeability of scores this covers with probability at least ``p``; dividing by volatility
-makes the interval widen in turbulent regimes and narrow in calm ones.
+- the **held-out** record of a retrain: its one-step forecasts of the newest ``test_windows``
+  windows, made before it learned them (its test loss comes from these too);
+- the **walk-forward** record: the forecast made as of each past day D by whatever the policy
+  had on D, scored once D's next session has closed. This record is built one day at a time
+  by the runs themselves (stored as ``contender`` predictions), so nothing is re-scored.
+
+A forecast of the next log return is a location ``mu`` and a scale ``sigma``; its price forecast
+is ``base_close * exp(mu)``, the naive forecast is the base close itself. Intervals are
+``base_close * exp(mu -/+ q * sigma)``, where ``q`` is a conformal quantile of the realized
+scores ``|r - mu| / sigma`` that adaptive conformal inference keeps honest under drift
+(``forecasting.conformal``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import datetime as dt
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 # As in forecasting.model: quiet TensorFlow's start-up, whichever module imports it first.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -29,24 +32,24 @@ import numpy as np
 import pandas as pd
 
 from forecasting.calendar import next_trading_day
-from forecasting.features import PreparedData
+from forecasting.config import ServingConfig
+from forecasting.conformal import adaptive_quantiles
+from forecasting.features import PreparedData, Split
+from forecasting.model import STUDENT_T_DF, T_CONSTANT, predict_distribution
+from forecasting.scoring import coverage, winkler_score
 
 logger = logging.getLogger(__name__)
 
 INTERVAL_LEVELS = (0.80, 0.95)
-# Volatility below 0.01% a day only happens on degenerate data; the floor avoids dividing by 0.
-VOLATILITY_FLOOR = 1e-4
-PREDICTION_COLUMNS = (
+INTERVAL_COLUMNS = ("lower_80", "upper_80", "lower_95", "upper_95")
+RECORD_COLUMNS = (
     "as_of_date",
     "target_date",
     "base_close",
     "actual_close",
     "predicted_close",
-    "naive_close",
-    "lower_80",
-    "upper_80",
-    "lower_95",
-    "upper_95",
+    "scale",
+    *INTERVAL_COLUMNS,
 )
 
 
@@ -61,63 +64,11 @@ class PointMetrics:
 
 
 @dataclass(frozen=True)
-class Calibration:
-    """Conformal score quantiles, one per level of :data:`INTERVAL_LEVELS`."""
-
-    quantile_80: float
-    quantile_95: float
-    n_calibration: int
-    method: str = "volatility-normalised split conformal"
-
-    def quantile(self, level: float) -> float:
-        """The score quantile for ``level`` (0.80 or 0.95)."""
-        quantiles = {0.80: self.quantile_80, 0.95: self.quantile_95}
-        if level not in quantiles:
-            raise ValueError(f"level must be one of {INTERVAL_LEVELS}, got {level!r}")
-        return quantiles[level]
-
-
-@dataclass(frozen=True, eq=False)
-class Evaluation:
-    """A model's quality on the test windows; :meth:`to_dict` gives the scalars for storage."""
-
-    test_loss: float
-    rmse: float
-    mae: float
-    mape: float
-    naive_rmse: float
-    naive_mae: float
-    naive_mape: float
-    skill: float
-    directional_accuracy: float
-    coverage_80: float
-    coverage_95: float
-    n_train: int
-    n_validation: int
-    n_test: int
-    test_start: dt.date
-    test_end: dt.date
-    calibration: Calibration
-    test_predictions: pd.DataFrame = field(repr=False)
-
-    def to_dict(self) -> dict[str, float | int | str]:
-        """The scalar metrics and calibration as a flat, JSON-ready dict (dates as ISO text)."""
-        scalars = {
-            name: value
-            for name, value in asdict(self).items()
-            if name not in ("calibration", "test_predictions")
-        }
-        scalars["test_start"] = self.test_start.isoformat()
-        scalars["test_end"] = self.test_end.isoformat()
-        for name, value in asdict(self.calibration).items():
-            scalars[f"calibration_{name}"] = value
-        return scalars
-
-
-@dataclass(frozen=True)
 class Forecast:
-    """The next session's close: point forecast and 80% / 95% intervals."""
+    """The next session's close from one forecaster: point forecast and 80% / 95% intervals."""
 
+    method: str
+    """``lstm`` or ``naive`` (naive close with volatility-scaled conformal intervals)."""
     as_of_date: dt.date
     target_date: dt.date
     base_close: float
@@ -127,7 +78,8 @@ class Forecast:
     upper_80: float
     lower_95: float
     upper_95: float
-    volatility: float
+    scale: float
+    """Scale of the next log return: the LSTM's sigma, the baseline's realized volatility."""
 
     def to_dict(self) -> dict[str, float | str]:
         """The fields as a flat, JSON-ready dict (dates as ISO text)."""
@@ -135,6 +87,34 @@ class Forecast:
         values["as_of_date"] = self.as_of_date.isoformat()
         values["target_date"] = self.target_date.isoformat()
         return values
+
+
+@dataclass(frozen=True, eq=False)
+class HeldOut:
+    """A retrain's one-step forecasts of its test windows, made before it learned them."""
+
+    test_loss: float
+    """The model's own loss (Student-t NLL of the log return) on those windows."""
+    record: pd.DataFrame
+    """:data:`RECORD_COLUMNS` without intervals: ``predicted_close`` and ``scale`` per day."""
+
+
+@dataclass(frozen=True)
+class RecordMetrics:
+    """Quality of one forecaster over a realized record, against naive on the same days."""
+
+    n: int
+    rmse: float
+    mae: float
+    mape: float
+    naive_rmse: float
+    naive_mae: float
+    skill: float
+    """``rmse / naive_rmse``: below 1 beats "tomorrow = today"."""
+    directional_accuracy: float
+    coverage_80: float
+    coverage_95: float
+    winkler_95: float
 
 
 def directional_accuracy(actual_returns: np.ndarray, predicted_returns: np.ndarray) -> float:
@@ -194,186 +174,269 @@ def point_metrics(
     )
 
 
-def conformal_quantile(scores: np.ndarray, level: float) -> float:
-    """The split-conformal quantile: the ``ceil((n + 1) * level)``-th smallest score.
+def record_metrics(record: pd.DataFrame) -> RecordMetrics | None:
+    """Score a realized record (:data:`RECORD_COLUMNS`) against naive on the same days.
 
     Parameters
     ----------
-    scores : numpy.ndarray
-        Non-conformity scores of the ``n`` calibration samples.
-    level : float
-        Nominal coverage in (0, 1).
+    record : pandas.DataFrame
+        One row per forecast; rows without ``actual_close`` are left out. Interval columns may
+        be NaN (a held-out record has none): coverage and Winkler score are then NaN.
 
     Returns
     -------
-    float
-        The quantile; ``inf`` if ``n`` is too small for ``level`` (the interval is unbounded).
+    RecordMetrics or None
+        None when no row has an actual close yet.
     """
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    ordered = np.sort(np.asarray(scores, dtype="float64"))
-    rank = math.ceil((len(ordered) + 1) * level - 1e-9)
-    return float(ordered[rank - 1]) if rank <= len(ordered) else math.inf
-
-
-def predict_returns(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    """The model's predicted log returns for windows ``x``, as float64 of shape (samples,)."""
-    return np.asarray(model.predict(x, batch_size=256, verbose=0), dtype="float64").reshape(-1)
-
-
-def _floored(volatility: np.ndarray) -> np.ndarray:
-    return np.maximum(np.asarray(volatility, dtype="float64"), VOLATILITY_FLOOR)
-
-
-def calibrate(model: keras.Model, data: PreparedData) -> Calibration:
-    """Fit the interval quantiles on the validation windows' volatility-normalised residuals.
-
-    Parameters
-    ----------
-    model : keras.Model
-        The model whose intervals are calibrated.
-    data : PreparedData
-        Supplies the validation windows, their actual returns and volatilities.
-
-    Returns
-    -------
-    Calibration
-        The 80% and 95% score quantiles.
-    """
-    validation = data.validation
-    actual = np.log(validation.target_close / validation.base_close)
-    scores = np.abs(actual - predict_returns(model, validation.x)) / _floored(validation.volatility)
-    return Calibration(
-        quantile_80=conformal_quantile(scores, 0.80),
-        quantile_95=conformal_quantile(scores, 0.95),
-        n_calibration=len(scores),
+    known = record[record["actual_close"].notna()]
+    if known.empty:
+        return None
+    base, actual, predicted = (
+        known[name].to_numpy(dtype="float64")
+        for name in ("base_close", "actual_close", "predicted_close")
     )
-
-
-def price_interval(
-    base_close: np.ndarray,
-    predicted_return: np.ndarray,
-    volatility: np.ndarray,
-    calibration: Calibration,
-    level: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper price bounds ``base * exp(r -/+ q * volatility)`` at ``level``."""
-    half_width = calibration.quantile(level) * _floored(volatility)
-    lower = base_close * np.exp(predicted_return - half_width)
-    upper = base_close * np.exp(predicted_return + half_width)
-    return lower, upper
-
-
-def evaluate(
-    model: keras.Model, data: PreparedData, *, calibration: Calibration | None = None
-) -> Evaluation:
-    """Score ``model`` on the test windows, against the naive last-close forecast.
-
-    Parameters
-    ----------
-    model : keras.Model
-        A model that maps windows to next-day log returns (see :mod:`forecasting.model`).
-    data : PreparedData
-        Test windows to score; validation windows to calibrate on.
-    calibration : Calibration, optional
-        Interval quantiles; fitted on the validation windows with :func:`calibrate` if omitted.
-
-    Returns
-    -------
-    Evaluation
-        ``test_loss`` as ``model.evaluate`` reports it (MSE of log returns), price-unit metrics,
-        ``skill = rmse / naive_rmse`` (below 1 beats naive), interval coverage and the
-        day-by-day test predictions.
-    """
-    calibration = calibration or calibrate(model, data)
-    test = data.test
-    test_loss = model.evaluate(test.x, test.y, batch_size=256, verbose=0, return_dict=True)["loss"]
-    predicted_return = predict_returns(model, test.x)
-    predicted_close = test.base_close * np.exp(predicted_return)
-    ours = point_metrics(test.base_close, test.target_close, predicted_close)
-    naive = point_metrics(test.base_close, test.target_close, test.base_close)
-    columns: dict[str, object] = {
-        "as_of_date": test.as_of_dates.date,
-        "target_date": test.target_dates.date,
-        "base_close": test.base_close,
-        "actual_close": test.target_close,
-        "predicted_close": predicted_close,
-        "naive_close": test.base_close,
-    }
-    coverage = {}
-    for level in INTERVAL_LEVELS:
-        lower, upper = price_interval(
-            test.base_close, predicted_return, test.volatility, calibration, level
-        )
-        percent = round(level * 100)
-        columns[f"lower_{percent}"], columns[f"upper_{percent}"] = lower, upper
-        inside = (test.target_close >= lower) & (test.target_close <= upper)
-        coverage[percent] = float(np.mean(inside))
-    evaluation = Evaluation(
-        test_loss=float(test_loss),
+    ours = point_metrics(base, actual, predicted)
+    naive = point_metrics(base, actual, base)
+    has_intervals = all(name in known for name in INTERVAL_COLUMNS) and bool(
+        known[list(INTERVAL_COLUMNS)].notna().all(axis=None)
+    )
+    interval = {"coverage_80": math.nan, "coverage_95": math.nan, "winkler_95": math.nan}
+    if has_intervals:
+        interval = {
+            "coverage_80": coverage(actual, known["lower_80"], known["upper_80"]),
+            "coverage_95": coverage(actual, known["lower_95"], known["upper_95"]),
+            "winkler_95": float(
+                np.mean(winkler_score(actual, known["lower_95"], known["upper_95"], 0.95))
+            ),
+        }
+    return RecordMetrics(
+        n=len(known),
         rmse=ours.rmse,
         mae=ours.mae,
         mape=ours.mape,
         naive_rmse=naive.rmse,
         naive_mae=naive.mae,
-        naive_mape=naive.mape,
         skill=ours.rmse / naive.rmse if naive.rmse > 0 else math.nan,
         directional_accuracy=ours.directional_accuracy,
-        coverage_80=coverage[80],
-        coverage_95=coverage[95],
-        n_train=len(data.train),
-        n_validation=len(data.validation),
-        n_test=len(test),
-        test_start=test.target_dates[0].date(),
-        test_end=test.target_dates[-1].date(),
-        calibration=calibration,
-        test_predictions=pd.DataFrame(columns, columns=list(PREDICTION_COLUMNS)),
+        **interval,
     )
-    logger.info(
-        "test: loss %.3g, RMSE $%.3f (naive $%.3f, skill %.4f), 95%% coverage %.3f",
-        evaluation.test_loss,
-        evaluation.rmse,
-        evaluation.naive_rmse,
-        evaluation.skill,
-        evaluation.coverage_95,
-    )
-    return evaluation
 
 
-def forecast_next(model: keras.Model, data: PreparedData, calibration: Calibration) -> Forecast:
-    """Forecast the close of the first NYSE session after the last bar.
+def _record(split: Split, location: np.ndarray, scale: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "as_of_date": split.as_of_dates.as_unit("ns"),
+            "target_date": split.target_dates.as_unit("ns"),
+            "base_close": split.base_close,
+            "actual_close": split.target_close,
+            "predicted_close": split.base_close * np.exp(location),
+            "scale": scale,
+            **dict.fromkeys(INTERVAL_COLUMNS, np.nan),
+        },
+        columns=list(RECORD_COLUMNS),
+    )
+
+
+def score_held_out(model: keras.Model, data: PreparedData, config: ServingConfig) -> HeldOut:
+    """Forecast the test windows with a model that has not learned them, and score its loss.
+
+    Each day's intervals are calibrated as a walk-forward run would have: adaptive conformal
+    inference over the test days' scores before it, warmed up on the validation windows' scores.
 
     Parameters
     ----------
     model : keras.Model
-        The model to forecast with.
+        A retrain fresh from :func:`forecasting.model.train`, before it walks forward.
     data : PreparedData
-        Supplies ``x_next``, the window ending at the last bar, with its close and volatility.
-    calibration : Calibration
-        Interval quantiles, e.g. ``evaluate(...).calibration``.
+        Supplies the validation and test windows.
+    config : ServingConfig
+        Calibration window and ACI step.
+
+    Returns
+    -------
+    HeldOut
+        The test loss as ``model.evaluate`` reports it, and the day-by-day forecasts.
+    """
+    test = data.test
+    test_loss = model.evaluate(test.x, test.y, batch_size=256, verbose=0, return_dict=True)["loss"]
+    record = _record(test, *predict_distribution(model, test.x))
+    warmup = scores(_record(data.validation, *predict_distribution(model, data.validation.x)))
+    realized, location = scores(record), np.log(record["predicted_close"] / record["base_close"])
+    for level in INTERVAL_LEVELS:
+        quantile = adaptive_quantiles(
+            realized,
+            level=level,
+            gamma=config.aci_gamma,
+            window=config.calibration_window,
+            warmup=warmup,
+        ).quantile
+        half = quantile * record["scale"]
+        percent = round(level * 100)
+        record[f"lower_{percent}"] = record["base_close"] * np.exp(location - half)
+        record[f"upper_{percent}"] = record["base_close"] * np.exp(location + half)
+    return HeldOut(test_loss=float(test_loss), record=record)
+
+
+def scores(record: pd.DataFrame) -> np.ndarray:
+    """Non-conformity scores ``|log(actual / base) - mu| / sigma`` of a realized record."""
+    known = record[record["actual_close"].notna() & record["scale"].notna()]
+    return np.abs(scores_signed(known))
+
+
+def interval_quantiles(
+    walk_forward: pd.DataFrame, held_out: pd.DataFrame, config: ServingConfig
+) -> dict[float, float]:
+    """The score quantile of each interval level for the next forecast, by adaptive conformal
+    inference over the realized walk-forward scores, warmed up on the held-out scores.
+
+    Parameters
+    ----------
+    walk_forward : pandas.DataFrame
+        The LSTM's realized walk-forward record, oldest first (may be empty).
+    held_out : pandas.DataFrame
+        The latest retrain's held-out record, for the first days' calibration.
+    config : ServingConfig
+        Calibration window and ACI step.
+
+    Returns
+    -------
+    dict
+        ``{0.80: q80, 0.95: q95}``.
+    """
+    if not walk_forward.empty:
+        # Warm-up scores are those the walk-forward record does not cover yet.
+        first = walk_forward["target_date"].min()
+        held_out = held_out[held_out["target_date"] < first]
+    realized, warmup = scores(walk_forward), scores(held_out)
+    return {
+        level: adaptive_quantiles(
+            realized,
+            level=level,
+            gamma=config.aci_gamma,
+            window=config.calibration_window,
+            warmup=warmup,
+        ).next_quantile
+        for level in INTERVAL_LEVELS
+    }
+
+
+def lstm_forecast(
+    model: keras.Model, data: PreparedData, quantiles: dict[float, float]
+) -> Forecast:
+    """The LSTM's forecast of the first NYSE session after the last bar.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The model that serves today (fitted on windows up to the last bar).
+    data : PreparedData
+        Supplies ``x_next``, the window ending at the last bar, and its close.
+    quantiles : dict
+        Score quantiles per level, from :func:`interval_quantiles`.
 
     Returns
     -------
     Forecast
-        Point forecast and 80% / 95% intervals for ``next_trading_day(last bar)``.
+        ``base * exp(mu)`` and the intervals ``base * exp(mu -/+ q * sigma)``.
     """
-    predicted_return = float(predict_returns(model, data.x_next)[0])
-    base = np.array([data.next_base_close])
-    bounds = {
-        level: price_interval(
-            base, np.array([predicted_return]), np.array([data.next_volatility]), calibration, level
-        )
-        for level in INTERVAL_LEVELS
-    }
+    location, scale = (float(value[0]) for value in predict_distribution(model, data.x_next))
+    base = data.next_base_close
+    bounds = {}
+    for level in INTERVAL_LEVELS:
+        half = quantiles[level] * scale
+        bounds[level] = (base * math.exp(location - half), base * math.exp(location + half))
     return Forecast(
+        method="lstm",
         as_of_date=data.next_as_of_date,
         target_date=next_trading_day(data.next_as_of_date),
-        base_close=data.next_base_close,
-        predicted_return=predicted_return,
-        predicted_close=data.next_base_close * math.exp(predicted_return),
-        lower_80=float(bounds[0.80][0][0]),
-        upper_80=float(bounds[0.80][1][0]),
-        lower_95=float(bounds[0.95][0][0]),
-        upper_95=float(bounds[0.95][1][0]),
-        volatility=data.next_volatility,
+        base_close=base,
+        predicted_return=location,
+        predicted_close=base * math.exp(location),
+        lower_80=bounds[0.80][0],
+        upper_80=bounds[0.80][1],
+        lower_95=bounds[0.95][0],
+        upper_95=bounds[0.95][1],
+        scale=scale,
     )
+
+
+def naive_forecast(baseline: pd.DataFrame) -> Forecast:
+    """The naive forecast with volatility-scaled conformal intervals, as of the last row.
+
+    Parameters
+    ----------
+    baseline : pandas.DataFrame
+        :func:`forecasting.baselines.naive_volatility_forecasts` of the history up to the as-of
+        date; its last row is today's.
+    """
+    row = baseline.iloc[-1]
+    as_of = pd.Timestamp(baseline.index[-1]).date()
+    return Forecast(
+        method="naive",
+        as_of_date=as_of,
+        target_date=next_trading_day(as_of),
+        base_close=float(row["base_close"]),
+        predicted_return=0.0,
+        predicted_close=float(row["predicted_close"]),
+        lower_80=float(row["lower_80"]),
+        upper_80=float(row["upper_80"]),
+        lower_95=float(row["lower_95"]),
+        upper_95=float(row["upper_95"]),
+        scale=float(row["volatility"]),
+    )
+
+
+def skills_on_same_days(
+    candidate: pd.DataFrame, champion: pd.DataFrame
+) -> tuple[float, float, int]:
+    """Skill of two records over the target days both forecast and that have arrived.
+
+    Parameters
+    ----------
+    candidate, champion : pandas.DataFrame
+        Records (:data:`RECORD_COLUMNS`), e.g. a retrain's held-out days and the champion's
+        walk-forward forecasts.
+
+    Returns
+    -------
+    (float, float, int)
+        Candidate skill, champion skill (RMSE / naive RMSE on the shared days) and how many
+        days they share; NaN skills when they share none.
+    """
+    shared = candidate.merge(
+        champion[["target_date", "predicted_close"]],
+        on="target_date",
+        suffixes=("", "_champion"),
+    ).dropna(subset=["actual_close"])
+    if shared.empty:
+        return math.nan, math.nan, 0
+    naive = shared["base_close"] - shared["actual_close"]
+    naive_rmse = float(np.sqrt(np.mean(naive**2)))
+
+    def skill(column: str) -> float:
+        error = shared[column] - shared["actual_close"]
+        return float(np.sqrt(np.mean(error**2))) / naive_rmse if naive_rmse > 0 else math.nan
+
+    return skill("predicted_close"), skill("predicted_close_champion"), len(shared)
+
+
+def student_t_loss(record: pd.DataFrame) -> float:
+    """The model's own loss (Student-t NLL of the log return) over a realized record.
+
+    The same quantity as ``forecasting.model.student_t_nll``, computed from stored forecasts
+    (``predicted_close`` gives ``mu``, ``scale`` is ``sigma``); NaN without realized rows.
+    """
+    known = record[record["actual_close"].notna() & record["scale"].notna()]
+    if known.empty:
+        return math.nan
+    z = scores_signed(known)
+    df = STUDENT_T_DF
+    nll = np.log(known["scale"].to_numpy(dtype="float64")) + 0.5 * (df + 1) * np.log1p(z * z / df)
+    return float(np.mean(nll) - T_CONSTANT)
+
+
+def scores_signed(record: pd.DataFrame) -> np.ndarray:
+    """``(log(actual / base) - mu) / sigma`` of each realized forecast."""
+    realized = np.log(record["actual_close"] / record["base_close"]).to_numpy(dtype="float64")
+    location = np.log(record["predicted_close"] / record["base_close"]).to_numpy(dtype="float64")
+    return (realized - location) / record["scale"].to_numpy(dtype="float64")

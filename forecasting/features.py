@@ -1,9 +1,12 @@
 """From a price frame to model inputs: scale-free features, windows, a chronological split.
 
 Every input is a log ratio, so the model sees the same kind of numbers at $0.04 (1999) and at
-$140 (2025). The target is the next session's log return of Close. Scaling statistics are fitted
-on the training windows only; validation and test never influence them (the original blog fitted
-its MinMax scaler on the whole series, a look-ahead leak).
+$140 (2025). The target is the next session's log return of Close. Every window whose target has
+happened is used: ``fit`` windows train a retrain, the next ``validation`` windows stop it early,
+and the newest ``test`` windows, held out of that fit, give its test loss and its first interval
+calibration before the retrain walks forward through them (see ``forecasting.model``). Scaling
+statistics are fitted on the fit windows only (the original blog fitted its MinMax scaler on the
+whole series, a look-ahead leak).
 
 This module needs numpy and pandas only, not TensorFlow.
 """
@@ -24,10 +27,19 @@ from forecasting.errors import InsufficientDataError
 logger = logging.getLogger(__name__)
 
 FEATURE_SOURCE_COLUMNS = ("open", "high", "low", "close", "volume")
-FEATURE_NAMES = ("close_return", "open_gap", "high_range", "low_range", "volume_change")
-# Each split must hold at least this many windows; 20 validation windows are also the fewest for
+FEATURE_NAMES = (
+    "close_return",
+    "open_gap",
+    "high_range",
+    "low_range",
+    "volume_change",
+    "log_volatility",
+)
+# Each split must hold at least this many windows; 20 test windows are also the fewest for
 # which the 95% split-conformal quantile is finite (ceil((n + 1) * 0.95) <= n needs n >= 19).
 MINIMUM_WINDOWS_PER_SPLIT = 20
+# Realized volatility below 0.01% a day only happens on degenerate data; keeps the log finite.
+VOLATILITY_FLOOR = 1e-4
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +61,20 @@ class Split:
     def __len__(self) -> int:
         return len(self.y)
 
+    def __getitem__(self, index: slice) -> Split:
+        """The windows in ``index`` (a slice), e.g. ``split[-250:]`` for the newest 250."""
+        if not isinstance(index, slice):
+            raise TypeError(f"a Split is sliced, not indexed; got {index!r}")
+        return Split(
+            x=self.x[index],
+            y=self.y[index],
+            as_of_dates=self.as_of_dates[index],
+            target_dates=self.target_dates[index],
+            base_close=self.base_close[index],
+            target_close=self.target_close[index],
+            volatility=self.volatility[index],
+        )
+
 
 @dataclass(frozen=True, eq=False)
 class Scaling:
@@ -66,6 +92,8 @@ class PreparedData:
 
     config: FeatureConfig
     feature_names: tuple[str, ...]
+    windows: Split
+    """Every window whose target has happened, oldest first: ``train + validation + test``."""
     train: Split
     validation: Split
     test: Split
@@ -82,6 +110,11 @@ class PreparedData:
         """How many features each day of a window carries."""
         return len(self.feature_names)
 
+    @property
+    def last_target_date(self) -> dt.date:
+        """The newest day a window's target covers: the last bar."""
+        return self.windows.target_dates[-1].date()
+
 
 def _check_prices(prices: pd.DataFrame) -> None:
     missing = [name for name in FEATURE_SOURCE_COLUMNS if name not in prices.columns]
@@ -95,7 +128,7 @@ def _check_prices(prices: pd.DataFrame) -> None:
         raise ValueError("prices' dates must be sorted and unique")
 
 
-def make_features(prices: pd.DataFrame) -> pd.DataFrame:
+def make_features(prices: pd.DataFrame, volatility_window: int = 20) -> pd.DataFrame:
     """Scale-free daily features; the first bar, which has no previous close, is dropped.
 
     Parameters
@@ -108,8 +141,10 @@ def make_features(prices: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         One row per bar from the second on, columns :data:`FEATURE_NAMES`:
         ``close_return = log(close / previous close)``, ``open_gap = log(open / previous close)``,
-        ``high_range = log(high / close)``, ``low_range = log(low / close)`` and
-        ``volume_change = log(volume / previous volume)``.
+        ``high_range = log(high / close)``, ``low_range = log(low / close)``,
+        ``volume_change = log(volume / previous volume)`` and ``log_volatility``, the log of the
+        standard deviation of the last ``volatility_window`` close returns (NaN until there are
+        that many).
     """
     _check_prices(prices)
     close = prices["close"].astype("float64")
@@ -117,13 +152,18 @@ def make_features(prices: pd.DataFrame) -> pd.DataFrame:
     # A zero volume on a trading day is a missing print, not a day without trades: carry the
     # last positive volume forward so that it reads as "no change" rather than a -inf spike.
     volume = prices["volume"].astype("float64").where(prices["volume"] > 0).ffill().bfill()
+    close_return = np.log(close / previous_close)
+    volatility = close_return.rolling(volatility_window).std()
     features = pd.DataFrame(
         {
-            "close_return": np.log(close / previous_close),
+            "close_return": close_return,
             "open_gap": np.log(prices["open"] / previous_close),
             "high_range": np.log(prices["high"] / close),
             "low_range": np.log(prices["low"] / close),
             "volume_change": np.log(volume / volume.shift(1)).fillna(0.0),
+            "log_volatility": np.log(np.maximum(volatility, VOLATILITY_FLOOR)).where(
+                volatility.notna()
+            ),
         },
         index=prices.index,
     )
@@ -146,13 +186,20 @@ def minimum_rows(config: FeatureConfig) -> int:
     samples = 3 * MINIMUM_WINDOWS_PER_SPLIT
     while min(_split_sizes(samples, config)) < MINIMUM_WINDOWS_PER_SPLIT:
         samples += 1
-    return samples + 1 + max(config.sequence_length, config.volatility_window)
+    return samples + _first_window_end(config) + 2
+
+
+def _first_window_end(config: FeatureConfig) -> int:
+    # Every day of a window needs its volatility, which needs volatility_window returns.
+    return config.volatility_window + config.sequence_length - 2
 
 
 def _split_sizes(samples: int, config: FeatureConfig) -> tuple[int, int, int]:
-    # The small epsilon keeps e.g. 0.7 * 10 = 6.9999999 from flooring to 6.
-    n_test = math.floor(samples * config.test_fraction + 1e-9)
-    n_validation = math.floor(samples * config.validation_fraction + 1e-9)
+    # A short history keeps most of its windows for fitting: each holdout takes at most a share.
+    # The small epsilon keeps e.g. 0.15 * 200 = 29.999999 from flooring to 29.
+    cap = math.floor(samples * config.holdout_share + 1e-9)
+    n_test = min(config.test_windows, cap)
+    n_validation = min(config.validation_windows, cap)
     return samples - n_test - n_validation, n_validation, n_test
 
 
@@ -174,9 +221,10 @@ def prepare(prices: pd.DataFrame, config: FeatureConfig | None = None) -> Prepar
     Returns
     -------
     PreparedData
-        Train, validation and test windows (test = the last ``test_fraction`` of them,
-        validation just before), the scaling statistics of the training windows, and the
-        window ``x_next`` that ends at the last bar, for the next session's forecast.
+        Every window whose target has happened, split into fit, validation and test (the
+        newest ``test_windows``, validation just before; each at most ``holdout_share`` of a
+        short history), the scaling statistics of the fit windows, and the window ``x_next``
+        that ends at the last bar, for the next session's forecast.
 
     Raises
     ------
@@ -192,15 +240,16 @@ def prepare(prices: pd.DataFrame, config: FeatureConfig | None = None) -> Prepar
             f"{config.sequence_length} days and {MINIMUM_WINDOWS_PER_SPLIT} windows per split; "
             "load a longer history (an earlier --start)"
         )
-    features = make_features(prices)
+    features = make_features(prices, config.volatility_window)
     values = features.to_numpy(dtype="float64")
-    if not np.isfinite(values).all():
+    first = config.volatility_window - 1
+    if not np.isfinite(values[first:]).all():
         raise ValueError("features are not finite: prices hold missing or non-positive values")
-    volatility = features["close_return"].rolling(config.volatility_window).std().to_numpy()
+    volatility = np.exp(features["log_volatility"].to_numpy())
     close = prices["close"].to_numpy(dtype="float64")[1:]
     length = config.sequence_length
-    # A window may end once both its days and its volatility exist, and needs a next bar.
-    ends = np.arange(max(length, config.volatility_window) - 1, len(features) - 1)
+    # A window may end once all its days have their volatility, and needs a next bar.
+    ends = np.arange(_first_window_end(config), len(features) - 1)
     n_train, n_validation, _ = _split_sizes(len(ends), config)
     train_ends = ends[:n_train]
     validation_ends = ends[n_train : n_train + n_validation]
@@ -230,6 +279,7 @@ def prepare(prices: pd.DataFrame, config: FeatureConfig | None = None) -> Prepar
     data = PreparedData(
         config=config,
         feature_names=FEATURE_NAMES,
+        windows=split(ends),
         train=split(train_ends),
         validation=split(validation_ends),
         test=split(test_ends),

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+from forecasting.alerting import Finding
 from forecasting.calendar import trading_days_between
 from forecasting.errors import ConfigurationError
 
@@ -47,6 +48,7 @@ def decide(
     retrain_every: int,
     history_restated: bool = False,
     open_drift_alerts: tuple[str, ...] = (),
+    champion_broken: str | None = None,
 ) -> Decision:
     """Choose between a full retrain, a fine-tune of the champion, or reusing it unchanged.
 
@@ -66,6 +68,9 @@ def decide(
         Whether ingest found restated history (split or dividend re-adjustment).
     open_drift_alerts
         Kinds of open data or performance drift alerts; any forces a retrain.
+    champion_broken
+        Why the champion's model file cannot be used (missing, changed, unreadable), if so:
+        a retrain replaces it without loading it.
 
     Returns
     -------
@@ -76,6 +81,12 @@ def decide(
         raise ConfigurationError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     if mode == "retrain":
         return Decision("retrain", "retrain requested (--mode retrain)")
+    if champion_broken is not None:
+        if mode == "finetune":
+            raise ConfigurationError(
+                f"the champion cannot be fine-tuned: {champion_broken}; run with --mode retrain"
+            )
+        return Decision("retrain", f"the champion's model file is unusable: {champion_broken}")
     if champion is None:
         if mode == "finetune":
             raise ConfigurationError(
@@ -131,9 +142,10 @@ class Promotion:
 
 
 def judge(*, candidate_skill: float, champion_skill: float | None, tolerance: float) -> Promotion:
-    """Promote a candidate unless its skill on the same test window is clearly worse.
+    """Promote a candidate unless its skill on the same days is clearly worse.
 
-    Skill is RMSE / naive RMSE (lower is better). The candidate wins when
+    Skill is RMSE / naive RMSE (lower is better), for a retrain on its held-out test days and
+    for the champion on its walk-forward forecasts of those same days. The candidate wins when
     ``candidate_skill <= champion_skill + tolerance``: a small tolerance keeps fresh weights
     (trained on newer data) in service when the two are indistinguishable.
     """
@@ -146,3 +158,87 @@ def judge(*, candidate_skill: float, champion_skill: float | None, tolerance: fl
     if margin <= tolerance:
         return Promotion(True, f"{comparison} (tolerance {tolerance:g})")
     return Promotion(False, f"{comparison}: worse by {margin:.4f} > tolerance {tolerance:g}")
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Which forecaster serves today's forecast, and why (the run summary shows the reason)."""
+
+    method: Literal["lstm", "naive"]
+    reason: str
+    skill: float | None
+    """LSTM RMSE / naive RMSE on the deciding record; None without one."""
+    n: int
+    """Realized forecasts in the deciding record."""
+    basis: str
+    """``walk-forward`` (the realized record) or ``held-out`` (the latest retrain's test days)."""
+
+
+def choose_served(
+    *, skill: float | None, n: int, basis: str, tolerance: float, min_realized: int
+) -> Serving:
+    """Serve the LSTM only while it is not worse than naive beyond ``tolerance``.
+
+    Parameters
+    ----------
+    skill
+        The LSTM's RMSE / naive RMSE over the deciding record (the newest realized walk-forward
+        forecasts, or the latest retrain's held-out days while that record is short).
+    n
+        How many realized forecasts ``skill`` rests on.
+    basis
+        Which record it is, for the reason.
+    tolerance
+        How much worse than naive the LSTM may be and still serve (``promotion_tolerance``).
+    min_realized
+        Fewer forecasts than this decide nothing: naive serves.
+
+    Returns
+    -------
+    Serving
+        ``lstm`` or ``naive``, with a sentence for the summary.
+    """
+    if skill is None or skill != skill or n < min_realized:
+        return Serving(
+            "naive",
+            f"only {n} realized LSTM forecasts ({basis}); naive serves until there are "
+            f"{min_realized}",
+            None if skill != skill else skill,
+            n,
+            basis,
+        )
+    comparison = f"LSTM skill {skill:.3f} over {n} {basis} forecasts"
+    if skill <= 1.0 + tolerance:
+        reason = f"{comparison} (naive = 1, tolerance {tolerance:g})"
+        return Serving("lstm", reason, skill, n, basis)
+    return Serving(
+        "naive",
+        f"{comparison}: worse than naive by more than {tolerance:g}, so naive serves",
+        skill,
+        n,
+        basis,
+    )
+
+
+def serving_finding(serving: Serving) -> Finding:
+    """A pipeline finding, breached while naive serves instead of the LSTM (a warning)."""
+    naive = serving.method == "naive"
+    verdict = "Naive serves today's forecast" if naive else "The LSTM serves"
+    return Finding(
+        "pipeline",
+        "lstm_not_served",
+        1.0 if naive else 0.0,
+        0.0,
+        naive,
+        "warning",
+        f"{verdict}: {serving.reason}.",
+    )
+
+
+def champion_finding(broken: str | None) -> Finding:
+    """A pipeline finding, critical when the champion's model file could not be used."""
+    if broken is None:
+        return Finding("pipeline", "champion_unusable", 0.0, 0.0, False, "info",
+                       "The champion's model file loaded and matched its sha256.")  # fmt: skip
+    return Finding("pipeline", "champion_unusable", 1.0, 0.0, True, "critical",
+                   f"The champion was retired and a new model retrained: {broken}.")  # fmt: skip

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
-from db.models import PREDICTION_KINDS, Prediction
+from db.models import PREDICTION_KINDS, PREDICTION_METHODS, Prediction, Price
 from db.repository.bulk import clean_number, insert_rows
 from db.types import utcnow
 from db.views import FORECAST_ACCURACY_FLAGS, forecast_accuracy
@@ -25,7 +25,14 @@ PREDICTION_VALUES = (
 )
 _REQUIRED = ("target_date", "base_close", "predicted_close")
 _DATE_COLUMNS = ("as_of_date", "target_date")
-_FLOAT_COLUMNS = (*PREDICTION_VALUES, "actual_close", "error", "abs_pct_error", "naive_error")
+_FLOAT_COLUMNS = (
+    *PREDICTION_VALUES,
+    "scale",
+    "actual_close",
+    "error",
+    "abs_pct_error",
+    "naive_error",
+)
 
 
 def replace_predictions(
@@ -33,38 +40,46 @@ def replace_predictions(
     session: Session,
     ticker: str,
     as_of_date: dt.date,
-    model_version_id: int,
+    model_version_id: int | None,
     kind: str,
     rows: pd.DataFrame | Sequence[Mapping[str, Any]],
+    method: str = "lstm",
     flow_run_id: str | None = None,
 ) -> int:
-    """Store a run's predictions, replacing any set stored before for the same run key.
+    """Store a run's predictions, replacing those stored before for the same day and kind.
+
+    A ``forecast`` (the one served) or a ``test`` window replaces whatever any earlier run of
+    the same ticker and as-of date stored, whichever model or method made it: there is one of
+    each per day. A ``contender`` replaces only the same method's.
 
     ``rows`` has ``target_date``, ``base_close``, ``predicted_close`` and optionally
-    ``lower_80, upper_80, lower_95, upper_95`` and ``horizon`` (default 1); a DataFrame may
-    carry ``target_date`` as its index. Returns the number of rows stored.
+    ``lower_80, upper_80, lower_95, upper_95``, ``scale`` and ``horizon`` (default 1); a
+    DataFrame may carry ``target_date`` as its index. Returns the number of rows stored.
     """
     if kind not in PREDICTION_KINDS:
         raise ValueError(f"prediction kind must be one of {PREDICTION_KINDS}, not {kind!r}")
+    if method not in PREDICTION_METHODS:
+        raise ValueError(f"prediction method must be one of {PREDICTION_METHODS}, not {method!r}")
     records = _records(rows)
     targets = [record["target_date"] for record in records]
     if len(set(targets)) != len(targets):
         raise ValueError(f"{kind} predictions of {ticker} on {as_of_date} repeat a target date")
     session.flush()
-    session.execute(
-        delete(Prediction).where(
-            Prediction.ticker == ticker,
-            Prediction.as_of_date == as_of_date,
-            Prediction.model_version_id == model_version_id,
-            Prediction.kind == kind,
-        )
-    )
+    same_day = [
+        Prediction.ticker == ticker,
+        Prediction.as_of_date == as_of_date,
+        Prediction.kind == kind,
+    ]
+    if kind == "contender":
+        same_day.append(Prediction.method == method)
+    session.execute(delete(Prediction).where(*same_day))
     now = utcnow()
     common = {
         "ticker": ticker,
         "as_of_date": as_of_date,
         "model_version_id": model_version_id,
         "kind": kind,
+        "method": method,
         "created_at": now,
         "flow_run_id": flow_run_id,
     }
@@ -74,9 +89,8 @@ def replace_predictions(
 def prune_test_predictions(*, session: Session, ticker: str, before: dt.date) -> int:
     """Delete ``test`` predictions of runs as of dates before ``before``; return how many.
 
-    Every run stores its whole evaluation window (about 1,300 rows for the bundled history);
-    keeping only the newest window bounds the table, while every run's metrics stay in
-    ``evaluations``.
+    Every retrain stores its held-out test window (250 rows by default); keeping only the
+    newest bounds the table, while every run's metrics stay in ``evaluations``.
     """
     result = session.execute(
         delete(Prediction).where(
@@ -144,16 +158,97 @@ def read_realized_errors(
     session: Session,
     ticker: str,
     since: dt.date | None = None,
+    through: dt.date | None = None,
     model_version_id: int | None = None,
 ) -> pd.DataFrame:
-    """Only the forecasts whose target day has arrived, oldest first (for drift checks)."""
+    """Only the served forecasts whose target day has arrived by ``through``, oldest first.
+
+    ``through`` is the as-of date of the run that reads them: a replay or backfill must not see
+    the closes of days after it, even when the database already holds them.
+    """
     view = forecast_accuracy
     statement = select(view).where(view.c.ticker == ticker, view.c.actual_close.is_not(None))
     if since is not None:
         statement = statement.where(view.c.target_date >= since)
+    if through is not None:
+        statement = statement.where(view.c.target_date <= through)
     if model_version_id is not None:
         statement = statement.where(view.c.model_version_id == model_version_id)
     return _frame(session, statement.order_by(view.c.target_date, view.c.created_at))
+
+
+def read_walk_forward(
+    *, session: Session, ticker: str, method: str, through: dt.date, limit: int | None = None
+) -> pd.DataFrame:
+    """One forecaster's realized walk-forward record: its forecasts whose target day arrived
+    by ``through``, each with the close that arrived, oldest first.
+
+    Parameters
+    ----------
+    method
+        ``lstm`` or ``naive`` (the ``contender`` rows of that method).
+    through
+        The reading run's as-of date: later closes stay invisible.
+    limit
+        Keep only the newest ``limit`` forecasts.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``as_of_date, target_date, base_close, actual_close, predicted_close, scale,
+        lower_80, upper_80, lower_95, upper_95, model_version_id``.
+    """
+    return _with_actuals(
+        session,
+        ticker=ticker,
+        through=through,
+        limit=limit,
+        where=[Prediction.kind == "contender", Prediction.method == method],
+    )
+
+
+def read_held_out(*, session: Session, ticker: str, through: dt.date) -> pd.DataFrame:
+    """The test window of the newest retrain as of ``through`` (its held-out forecasts), with
+    the closes that arrived by ``through``; columns as :func:`read_walk_forward`."""
+    newest = (
+        select(func.max(Prediction.as_of_date))
+        .where(
+            Prediction.ticker == ticker,
+            Prediction.kind == "test",
+            Prediction.as_of_date <= through,
+        )
+        .scalar_subquery()
+    )
+    return _with_actuals(
+        session,
+        ticker=ticker,
+        through=through,
+        limit=None,
+        where=[Prediction.kind == "test", Prediction.as_of_date == newest],
+    )
+
+
+def _with_actuals(
+    session: Session, *, ticker: str, through: dt.date, limit: int | None, where: list
+) -> pd.DataFrame:
+    statement = (
+        select(
+            Prediction.as_of_date,
+            Prediction.target_date,
+            Prediction.base_close,
+            Price.close.label("actual_close"),
+            Prediction.predicted_close,
+            Prediction.scale,
+            *(Prediction.__table__.c[name] for name in PREDICTION_VALUES[2:]),
+            Prediction.model_version_id,
+        )
+        .join(Price, (Price.ticker == Prediction.ticker) & (Price.date == Prediction.target_date))
+        .where(Prediction.ticker == ticker, Prediction.target_date <= through, *where)
+        .order_by(Prediction.target_date.desc())
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    return _frame(session, statement).iloc[::-1].reset_index(drop=True)
 
 
 def _records(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -166,7 +261,9 @@ def _records(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[dict[str,
         missing = [name for name in _REQUIRED if row.get(name) is None]
         if missing:
             raise ValueError(f"prediction row lacks {missing}: {dict(row)}")
-        record: dict[str, Any] = {name: clean_number(row.get(name)) for name in PREDICTION_VALUES}
+        record: dict[str, Any] = {
+            name: clean_number(row.get(name)) for name in (*PREDICTION_VALUES, "scale")
+        }
         if record["predicted_close"] is None or record["base_close"] is None:
             raise ValueError(f"prediction row has NaN base_close or predicted_close: {dict(row)}")
         record["target_date"] = pd.Timestamp(row["target_date"]).date()

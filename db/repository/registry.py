@@ -13,7 +13,7 @@ from db.models import EVALUATION_METRICS, MODEL_KINDS, Evaluation, ModelVersion
 from db.repository.bulk import clean_number, dialect_insert
 from db.types import utcnow
 
-_INTEGER_METRICS = {"n_train", "n_val", "n_test", "epochs"}
+_INTEGER_METRICS = {"n_train", "n_val", "n_test", "epochs", "n_realized"}
 _KEY = ("ticker", "as_of_date", "kind")
 _Row = TypeVar("_Row", ModelVersion, Evaluation)
 
@@ -142,6 +142,27 @@ def promote(*, session: Session, version: ModelVersion) -> ModelVersion | None:
     version.retired_at = None
     session.flush()
     return previous
+
+
+def retire(*, session: Session, version_id: int) -> ModelVersion:
+    """Take a version out of service (e.g. a champion whose model file is unusable)."""
+    version = session.get(ModelVersion, version_id)
+    if version is None:
+        raise ValueError(f"no model version with id {version_id}")
+    version.status = "retired"
+    version.retired_at = utcnow()
+    session.flush()
+    return version
+
+
+def stored_artifact(*, session: Session, ticker: str, as_of_date: dt.date, kind: str) -> str | None:
+    """The artifact URI of the version stored for (ticker, as_of_date, kind), if any."""
+    statement = select(ModelVersion.artifact_uri).where(
+        ModelVersion.ticker == ticker,
+        ModelVersion.as_of_date == as_of_date,
+        ModelVersion.kind == kind,
+    )
+    return session.scalars(statement).first()
 
 
 def reject(*, session: Session, version: ModelVersion) -> ModelVersion:

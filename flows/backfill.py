@@ -1,0 +1,169 @@
+"""`nvda-forecast backfill`: the daily pipeline for every session of a range, oldest first.
+
+One process and one flow run: each session runs exactly what `nvda-forecast run --as-of D` runs
+(ingest, train or fine-tune, evaluate, serve, watch, persist), so a backfilled day and a live day
+differ in SQL only in their flow-run id. Every session commits on its own: interrupted at day k,
+a rerun skips the sessions that already have a served forecast and continues; a bad day stops
+the backfill with one line naming it, and the days before it stay stored.
+"""
+
+import datetime as dt
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from db.engine import Engine, unit_of_work
+from db.repository import read_predictions
+from flows.pipeline import forecast_day
+from flows.retry import io_task
+from flows.tasks import open_store
+from forecasting.config import get_settings
+from forecasting.errors import NvdaForecastError
+from forecasting.policy import Mode
+from forecasting.sources import load_prices
+from forecasting.tickers import normalize_ticker
+
+
+class BackfillError(NvdaForecastError):
+    """A session of the backfill failed; the sessions before it are stored."""
+
+
+@dataclass(frozen=True)
+class BackfillSummary:
+    """What a backfill did, session by session counted."""
+
+    ticker: str
+    source: str
+    start: dt.date
+    end: dt.date
+    sessions: int
+    """Sessions the source has in the range."""
+    ran: int
+    skipped: int
+    """Sessions that already had a served forecast (an earlier, interrupted backfill)."""
+    actions: dict[str, int] = field(default_factory=dict)
+    """How many sessions retrained, fine-tuned or reused the champion."""
+    served_by: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per pipeline step, summed over the sessions that ran."""
+
+    def to_dict(self) -> dict:
+        """A JSON-friendly dict (dates as ISO strings)."""
+        values = asdict(self)
+        values["start"], values["end"] = self.start.isoformat(), self.end.isoformat()
+        return values
+
+    def to_text(self) -> str:
+        """A few lines for the terminal."""
+        per = self.seconds / self.ran if self.ran else 0.0
+        steps = ", ".join(
+            f"{name} {seconds:.0f} s"
+            for name, seconds in sorted(self.step_seconds.items(), key=lambda item: -item[1])
+        )
+        lines = [
+            f"{self.ticker} backfill {self.start} .. {self.end} from {self.source}: "
+            f"{self.ran} sessions run, {self.skipped} already stored, of {self.sessions}",
+            f"  {self.seconds:.0f} s ({per:.1f} s a session): {steps or 'nothing ran'}",
+            f"  models: {_counts(self.actions)}; served by: {_counts(self.served_by)}",
+        ]
+        return "\n".join(lines)
+
+
+def _counts(counter: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in sorted(counter.items())) or "-"
+
+
+@task(cache_policy=NO_CACHE)
+def sessions_in_range(source: str, ticker: str, start: dt.date, end: dt.date) -> list[dt.date]:
+    """The sessions in [start, end] that the source has bars for, oldest first."""
+    frame = load_prices(source, ticker, start=start, as_of=end)
+    return [day.date() for day in frame.index if start <= day.date() <= end]
+
+
+@io_task
+def stored_sessions(engine: Engine, ticker: str, start: dt.date, end: dt.date) -> set[dt.date]:
+    """As-of dates in the range that already have a served forecast."""
+    with unit_of_work(engine) as session:
+        forecasts = read_predictions(session=session, ticker=ticker, kind="forecast")
+    days = {day.date() for day in forecasts["as_of_date"]} if not forecasts.empty else set()
+    return {day for day in days if start <= day <= end}
+
+
+@flow(name="backfill", flow_run_name="{ticker}-{start}-{end}", timeout_seconds=24 * 3600)
+def backfill(
+    ticker: str = "NVDA",
+    source: str = "yahoo",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    mode: Mode = "auto",
+    redo: bool = False,
+) -> BackfillSummary:
+    """Run the daily pipeline for every session from ``start`` to ``end`` the source has."""
+    if start is None or end is None or start > end:
+        raise BackfillError(f"give --from and --to with --from <= --to (got {start} .. {end})")
+    logger = get_run_logger()
+    settings = get_settings()
+    ticker = normalize_ticker(ticker)
+    engine = open_store(settings.database_url)
+    sessions = sessions_in_range(source, ticker, start, end)
+    if not sessions:
+        raise BackfillError(f"{source} has no {ticker} sessions from {start} to {end}")
+    done = set() if redo else stored_sessions(engine, ticker, start, end)
+    progress = create_progress_artifact(0.0, key=f"{ticker.lower()}-backfill-progress")
+    actions, served_by, steps = Counter(), Counter(), Counter()
+    started, ran = time.perf_counter(), 0
+    for index, day in enumerate(sessions, start=1):
+        if day in done:
+            continue
+        try:
+            summary, _ = forecast_day(
+                engine,
+                settings,
+                ticker=ticker,
+                source=source,
+                as_of=day,
+                mode=mode,
+                flow_run_id=flow_run.id,
+            )
+        except NvdaForecastError as error:
+            raise BackfillError(
+                f"backfill of {ticker} stopped at {day}: {error} (the {index - 1} sessions "
+                "before it are stored; fix the cause and rerun the same command to continue)"
+            ) from error
+        ran += 1
+        actions[summary.action] += 1
+        served_by[summary.served_by] += 1
+        steps.update(summary.step_seconds)
+        line = f"{day}: {summary.action}, {summary.served_by} serves {summary.predicted_close:.2f}"
+        update_progress_artifact(progress, 100.0 * index / len(sessions), line)
+        logger.info("%d/%d %s", index, len(sessions), line)
+    result = BackfillSummary(
+        ticker=ticker,
+        source=source,
+        start=start,
+        end=end,
+        sessions=len(sessions),
+        ran=ran,
+        skipped=len(sessions) - ran,
+        actions=dict(actions),
+        served_by=dict(served_by),
+        seconds=time.perf_counter() - started,
+        step_seconds={name: round(value, 2) for name, value in steps.items()},
+    )
+    update_progress_artifact(progress, 100.0, "finished")
+    create_markdown_artifact(
+        f"# {ticker} backfill {start} .. {end}\n\n```\n{result.to_text()}\n```\n",
+        key=f"{ticker.lower()}-backfill-summary",
+        description=f"{ticker} backfill {start} .. {end}",
+    )
+    return result

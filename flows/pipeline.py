@@ -1,0 +1,487 @@
+"""One ticker, one as-of date: ARCHITECTURE.md's steps 1-9 as the flows run them.
+
+`daily_forecast` runs this once; `backfill` runs it for every session of a range in one process
+and one flow run. Both write exactly the same rows: a backfilled day differs from a live one in
+SQL only in its flow-run id.
+"""
+
+import datetime as dt
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from importlib.metadata import PackageNotFoundError, version
+
+import keras
+import pandas as pd
+from prefect import get_run_logger
+
+from db.engine import Engine
+from flows.ingest import Ingested, ingest
+from flows.persist import Candidate, Persisted, RunRecord, persist_run
+from flows.retry import compute_task
+from flows.summary import RunSummary
+from flows.tasks import (
+    Champion,
+    Contenders,
+    Record,
+    decide_training,
+    describe_database,
+    find_champion,
+    fine_tune_candidate,
+    forecast_contenders,
+    hyperparameters,
+    keep_champion,
+    load_champion_model,
+    load_history,
+    prepare_data,
+    read_record,
+    retrain_candidate,
+    save_candidate,
+)
+from flows.watch import deliver_alerts, open_drift_alerts, watch
+from forecasting.calendar import trading_days_between
+from forecasting.config import ServingConfig, Settings, config_fingerprint
+from forecasting.errors import ModelArtifactError
+from forecasting.evaluation import (
+    Forecast,
+    RecordMetrics,
+    record_metrics,
+    skills_on_same_days,
+    student_t_loss,
+)
+from forecasting.features import PreparedData
+from forecasting.model import TrainingResult
+from forecasting.policy import (
+    Decision,
+    Mode,
+    Promotion,
+    Serving,
+    champion_finding,
+    choose_served,
+    judge,
+    serving_finding,
+)
+from forecasting.sources import parse_source
+
+
+def code_version() -> str:
+    """The installed package version, stored with every model for provenance."""
+    try:
+        return version("nvda-forecast")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True, eq=False)
+class Trained:
+    """What step 4 produced: a retrain (with its held-out record) or a fine-tune."""
+
+    kind: str
+    result: TrainingResult
+    held_out: pd.DataFrame | None
+    test_loss: float | None
+
+
+@dataclass(frozen=True)
+class Served:
+    """Step 6: the forecast served today, why, and how each contender has fared."""
+
+    forecast: Forecast
+    serving: Serving
+    lstm: RecordMetrics | None
+    """The LSTM over the deciding record (walk-forward, or held-out while that is short)."""
+    naive: RecordMetrics | None
+    """The naive + volatility baseline over its own newest realized forecasts."""
+
+
+class _Clock:
+    """Wall time per step, for the summary and the backfill benchmark's breakdown."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - started
+
+
+def forecast_day(
+    engine: Engine,
+    settings: Settings,
+    *,
+    ticker: str,
+    source: str,
+    as_of: dt.date | None,
+    mode: Mode,
+    flow_run_id: str | None,
+) -> tuple[RunSummary, pd.DataFrame]:
+    """Run steps 1-9 for one ticker and day; return the summary and the record to chart."""
+    logger = get_run_logger()
+    clock = _Clock()
+    with clock.step("ingest"):
+        ingested = ingest(
+            engine, ticker=ticker, source=source, as_of=as_of, flow_run_id=flow_run_id
+        )
+    with clock.step("prepare"):
+        prices = load_history(engine, ticker, ingested.last_date)
+        data = prepare_data(prices, settings.features)
+    with clock.step("decide"):
+        champion = find_champion(engine, ticker)
+        incumbent, broken = _load(ticker, champion)
+        decision = decide_training(
+            mode=mode,
+            champion=champion,
+            as_of=data.last_date,
+            config_hash=config_fingerprint(settings.features, settings.training),
+            retrain_every=settings.retrain_every,
+            history_restated=ingested.restatement is not None,
+            open_drift_alerts=open_drift_alerts(
+                engine, ticker, champion.info.retrained_as_of if champion else None
+            ),
+            champion_broken=broken,
+        )
+    with clock.step("train"):
+        trained = _train(ticker, decision, incumbent, data, settings)
+    with clock.step("evaluate"):
+        record = read_record(engine, ticker, data.last_date, settings.serving.window)
+        promotion = judge_candidate(
+            trained,
+            champion_record=record.lstm if incumbent is not None else None,
+            tolerance=settings.promotion_tolerance,
+            min_realized=settings.serving.min_realized,
+        )
+        if trained is not None:
+            verdict = "promoted" if promotion.promote else "rejected"
+            logger.info("candidate %s: %s", verdict, promotion.reason)
+        promoted = trained is not None and promotion.promote
+        model = trained.result.model if promoted else incumbent
+        held_out = (
+            trained.held_out if promoted and trained.held_out is not None else record.held_out
+        )
+        contenders = forecast_contenders(
+            model,
+            data,
+            prices,
+            record=record,
+            held_out=held_out,
+            features=settings.features,
+            serving=settings.serving,
+        )
+        served = choose_forecast(
+            contenders,
+            record,
+            held_out,
+            serving=settings.serving,
+            tolerance=settings.promotion_tolerance,
+        )
+    train_window = (data.first_date, data.last_target_date) if promoted else champion.train_window
+    with clock.step("watch"):
+        findings = watch(
+            engine,
+            ticker,
+            prices,
+            # A file or the bundled sample is the whole world: judge freshness by its last bar.
+            judge_as_of=as_of if parse_source(source).name == "yahoo" else data.last_date,
+            train_window=train_window,
+            reference=held_out,
+            restated=ingested.restatement is not None,
+            download_failed=ingested.download_failed,
+            challenger_rejected=None if trained is None else not promotion.promote,
+            promotion_reason=promotion.reason,
+            config=settings.drift,
+        )
+        findings = [*findings, serving_finding(served.serving), champion_finding(broken)]
+    test_loss = (
+        trained.test_loss
+        if promoted and trained.test_loss is not None
+        else student_t_loss(record.lstm.tail(settings.serving.window))
+    )
+    with clock.step("persist"):
+        candidate = _candidate(trained, promotion, decision, champion, data, settings, ticker)
+        persisted = persist_run(
+            engine,
+            RunRecord(
+                ticker=ticker,
+                as_of=data.last_date,
+                flow_run_id=flow_run_id,
+                code_version=code_version(),
+                candidate=candidate,
+                champion_id=champion.info.version_id if champion else None,
+                retired_champion_id=champion.info.version_id if broken and champion else None,
+                forecaster_metrics=_metrics(served, test_loss, data),
+                served=served.forecast,
+                contenders=(contenders.lstm, contenders.naive),
+                findings=findings,
+            ),
+        )
+    with clock.step("deliver"):
+        deliver_alerts(
+            persisted.alerts,
+            webhook_url=settings.alert_webhook_url,
+            notification_block=settings.alert_notification_block,
+        )
+    summary = _summarize(
+        ticker=ticker,
+        source=source,
+        served=served,
+        lstm=contenders.lstm,
+        test_loss=test_loss,
+        train_end=train_window[1],
+        decision=decision,
+        candidate=candidate,
+        persisted=persisted,
+        ingested=ingested,
+        database=describe_database(engine),
+        flow_run_id=flow_run_id,
+    )
+    summary = replace(summary, step_seconds={k: round(v, 3) for k, v in clock.seconds.items()})
+    chart = record.lstm.tail(settings.serving.window)
+    return summary, chart if len(chart) >= settings.serving.min_realized else held_out
+
+
+def _load(ticker: str, champion: Champion | None) -> tuple[keras.Model | None, str | None]:
+    """The champion's model, or why its file cannot be used."""
+    if champion is None:
+        return None, None
+    loaded = load_champion_model(ticker, champion)
+    if isinstance(loaded, ModelArtifactError):
+        return None, str(loaded)
+    return loaded, None
+
+
+def _train(
+    ticker: str,
+    decision: Decision,
+    incumbent: keras.Model | None,
+    data: PreparedData,
+    settings: Settings,
+) -> Trained | None:
+    """Step 4: retrain (fit, score held out, walk forward) or fine-tune; nothing on reuse."""
+    if decision.action == "reuse":
+        return None
+    if decision.action == "finetune":
+        result = fine_tune_candidate(ticker, incumbent, data, settings.training)
+        return Trained("finetune", result, None, None)
+    retrained = retrain_candidate(data, settings.training, settings.serving)
+    held_out = retrained.held_out
+    return Trained("retrain", retrained.result, held_out.record, held_out.test_loss)
+
+
+@compute_task
+def judge_candidate(
+    trained: Trained | None,
+    *,
+    champion_record: pd.DataFrame | None,
+    tolerance: float,
+    min_realized: int,
+) -> Promotion:
+    """Step 5: does the candidate replace the champion? A retrain is judged on its held-out
+    days against the champion's walk-forward forecasts of the same days."""
+    if trained is None:
+        return Promotion(False, "")
+    if trained.kind == "finetune":
+        windows = trained.result.training_windows
+        return Promotion(True, f"walked the champion forward through the newest {windows} windows")
+    if champion_record is None:
+        return Promotion(True, "no usable champion to compare with")
+    candidate_skill, champion_skill, shared = skills_on_same_days(trained.held_out, champion_record)
+    if shared < min_realized:
+        return Promotion(
+            True,
+            f"the champion has {shared} realized forecasts of the candidate's "
+            f"{len(trained.held_out)} held-out days, too few to compare",
+        )
+    verdict = judge(
+        candidate_skill=candidate_skill, champion_skill=champion_skill, tolerance=tolerance
+    )
+    return Promotion(verdict.promote, f"{verdict.reason} on {shared} shared days")
+
+
+@compute_task
+def choose_forecast(
+    contenders: Contenders,
+    record: Record,
+    held_out: pd.DataFrame,
+    *,
+    serving: ServingConfig,
+    tolerance: float,
+) -> Served:
+    """Step 6: serve the LSTM only while its realized record is not worse than naive."""
+    walk_forward = record.lstm.tail(serving.window)
+    deciding, basis = walk_forward, "walk-forward"
+    if len(walk_forward) < serving.min_realized:
+        deciding, basis = held_out.tail(serving.window), "held-out"
+    lstm = record_metrics(deciding)
+    decision = choose_served(
+        skill=lstm.skill if lstm else None,
+        n=lstm.n if lstm else 0,
+        basis=basis,
+        tolerance=tolerance,
+        min_realized=serving.min_realized,
+    )
+    get_run_logger().info("serving: %s (%s)", decision.method, decision.reason)
+    forecast = contenders.lstm if decision.method == "lstm" else contenders.naive
+    return Served(forecast, decision, lstm, record_metrics(record.naive))
+
+
+def _metrics(served: Served, test_loss: float | None, data: PreparedData) -> dict:
+    """The `evaluations` row of the LSTM that forecast today."""
+    lstm, naive = served.lstm, served.naive
+    return {
+        "test_loss": test_loss,
+        "rmse": lstm.rmse if lstm else None,
+        "mae": lstm.mae if lstm else None,
+        "mape": lstm.mape if lstm else None,
+        "naive_rmse": lstm.naive_rmse if lstm else None,
+        "naive_mae": lstm.naive_mae if lstm else None,
+        "skill": lstm.skill if lstm else None,
+        "directional_accuracy": lstm.directional_accuracy if lstm else None,
+        "coverage_80": lstm.coverage_80 if lstm else None,
+        "coverage_95": lstm.coverage_95 if lstm else None,
+        "winkler_95": lstm.winkler_95 if lstm else None,
+        "naive_winkler_95": naive.winkler_95 if naive else None,
+        "n_realized": lstm.n if lstm else 0,
+        "n_train": len(data.train),
+        "n_val": len(data.validation),
+        "n_test": len(data.test),
+    }
+
+
+def _candidate(
+    trained: Trained | None,
+    promotion: Promotion,
+    decision: Decision,
+    champion: Champion | None,
+    data: PreparedData,
+    settings: Settings,
+    ticker: str,
+) -> Candidate | None:
+    """Save the candidate's file (unless it would overwrite the champion's row) and describe it."""
+    if trained is None:
+        return None
+    # A rejected rerun must not overwrite the champion it lost to: they share a unique key.
+    replaces_champion = (
+        champion is not None
+        and champion.info.as_of_date == data.last_date
+        and champion.kind == trained.kind
+    )
+    stored = promotion.promote or not replaces_champion
+    uri, sha256 = "", ""
+    if stored:
+        uri, sha256 = save_candidate(
+            trained.result.model,
+            root=settings.artifact_root,
+            ticker=ticker,
+            as_of=data.last_date,
+            kind=trained.kind,
+        )
+        if promotion.promote:
+            keep_champion(ticker, sha256, trained.result.model)
+    else:
+        get_run_logger().warning(
+            "rejected candidate not stored: it has the champion's as-of date and kind"
+        )
+    held_out = record_metrics(trained.held_out) if trained.held_out is not None else None
+    metrics = {
+        "test_loss": trained.test_loss,
+        "epochs": trained.result.epochs_run,
+        "train_seconds": trained.result.seconds,
+        "n_train": len(data.train),
+        "n_val": len(data.validation),
+        "n_test": len(data.test),
+    }
+    if held_out is not None:
+        metrics |= {
+            "rmse": held_out.rmse,
+            "mae": held_out.mae,
+            "mape": held_out.mape,
+            "naive_rmse": held_out.naive_rmse,
+            "naive_mae": held_out.naive_mae,
+            "skill": held_out.skill,
+            "directional_accuracy": held_out.directional_accuracy,
+            "n_realized": held_out.n,
+        }
+    return Candidate(
+        kind=trained.kind,
+        parent_id=champion.info.version_id if trained.kind == "finetune" else None,
+        training=trained.result,
+        metrics=metrics,
+        held_out=trained.held_out,
+        hyperparameters=hyperparameters(settings.training, trained.result),
+        feature_config={**settings.features.model_dump(), "features": list(data.feature_names)},
+        config_hash=config_fingerprint(settings.features, settings.training),
+        train_start=data.first_date,
+        train_end=data.last_target_date,
+        artifact_uri=uri,
+        sha256=sha256,
+        promoted=promotion.promote,
+        promotion_reason=promotion.reason,
+        stored=stored,
+    )
+
+
+def _summarize(
+    *,
+    ticker: str,
+    source: str,
+    served: Served,
+    lstm: Forecast,
+    test_loss: float | None,
+    train_end: dt.date,
+    decision: Decision,
+    candidate: Candidate | None,
+    persisted: Persisted,
+    ingested: Ingested,
+    database: str,
+    flow_run_id: str | None,
+) -> RunSummary:
+    forecast, metrics, naive = served.forecast, served.lstm, served.naive
+    return RunSummary(
+        ticker=ticker,
+        source=source,
+        as_of=forecast.as_of_date,
+        target_date=forecast.target_date,
+        base_close=forecast.base_close,
+        served_by=forecast.method,
+        serving_reason=served.serving.reason,
+        predicted_close=forecast.predicted_close,
+        lower_80=forecast.lower_80,
+        upper_80=forecast.upper_80,
+        lower_95=forecast.lower_95,
+        upper_95=forecast.upper_95,
+        lstm_close=lstm.predicted_close,
+        lstm_lower_95=lstm.lower_95,
+        lstm_upper_95=lstm.upper_95,
+        basis=served.serving.basis,
+        n_realized=metrics.n if metrics else 0,
+        skill=metrics.skill if metrics else None,
+        rmse=metrics.rmse if metrics else None,
+        naive_rmse=metrics.naive_rmse if metrics else None,
+        directional_accuracy=metrics.directional_accuracy if metrics else None,
+        coverage_80=metrics.coverage_80 if metrics else None,
+        coverage_95=metrics.coverage_95 if metrics else None,
+        winkler_95=metrics.winkler_95 if metrics else None,
+        naive_winkler_95=naive.winkler_95 if naive else None,
+        test_loss=test_loss,
+        train_end=train_end,
+        staleness=max(trading_days_between(train_end, forecast.as_of_date), 0),
+        action=decision.action,
+        reason=decision.reason,
+        champion_version_id=persisted.forecaster_id,
+        candidate_version_id=persisted.candidate_id,
+        promoted=candidate.promoted if candidate else None,
+        promotion_reason=candidate.promotion_reason if candidate else "",
+        rows_ingested=ingested.rows_received,
+        restated=ingested.restatement is not None,
+        epochs=candidate.training.epochs_run if candidate else None,
+        train_seconds=candidate.training.seconds if candidate else None,
+        database=database,
+        flow_run_id=str(flow_run_id) if flow_run_id else None,
+        alerts=tuple(alert.line() for alert in persisted.alerts),
+    )
