@@ -55,6 +55,9 @@ class Candidate:
     sha256: str
     promoted: bool
     promotion_reason: str
+    serves: bool
+    """Whether it made this run's LSTM forecast: when promoted, or in a replay of an earlier
+    day (a newer champion stays champion, the day's own model forecasts the day)."""
     stored: bool = True
     """False for a rejected rerun that would overwrite the champion's own row."""
 
@@ -114,9 +117,9 @@ def persist_run(engine: Engine, record: RunRecord) -> Persisted:
             if record.retired_champion_id is not None:
                 retire(session=session, version_id=record.retired_champion_id)
             candidate_id = _store_candidate(session, record, replaced_files)
-            promoted = record.candidate is not None and record.candidate.promoted
-            forecaster_id = candidate_id if promoted else record.champion_id
-            if not promoted:
+            serves = record.candidate is not None and record.candidate.serves
+            forecaster_id = candidate_id if serves else record.champion_id
+            if not serves:
                 record_evaluation(
                     session=session,
                     model_version_id=forecaster_id,
@@ -124,7 +127,7 @@ def persist_run(engine: Engine, record: RunRecord) -> Persisted:
                     metrics=record.forecaster_metrics,
                     flow_run_id=record.flow_run_id,
                 )
-            if promoted and record.candidate.held_out is not None:
+            if serves and record.candidate.held_out is not None:
                 prune_test_predictions(session=session, ticker=record.ticker, before=record.as_of)
                 _replace(session, record, "test", "lstm", record.candidate.held_out, candidate_id)
             for forecast in record.contenders:
@@ -189,7 +192,7 @@ def _store_candidate(session, record: RunRecord, replaced_files: list[str]) -> i
         code_version=record.code_version,
         flow_run_id=record.flow_run_id,
     )
-    metrics = record.forecaster_metrics if candidate.promoted else candidate.metrics
+    metrics = record.forecaster_metrics if candidate.serves else candidate.metrics
     record_evaluation(
         session=session,
         model_version_id=version.id,
@@ -199,6 +202,6 @@ def _store_candidate(session, record: RunRecord, replaced_files: list[str]) -> i
     )
     if candidate.promoted:
         promote(session=session, version=version)
-    else:
+    elif not candidate.serves:
         reject(session=session, version=version)
     return version.id

@@ -148,22 +148,24 @@ def forecast_day(
         )
     with clock.step("train"):
         trained = _train(ticker, decision, incumbent, data, settings)
+    # A replay of a day before the champion's own: the champion has seen later days, so the
+    # day's own model forecasts the day, and the newer champion stays champion.
+    replay = champion is not None and champion.info.as_of_date > data.last_date
     with clock.step("evaluate"):
         record = read_record(engine, ticker, data.last_date, settings.serving.window)
         promotion = judge_candidate(
             trained,
             champion_record=record.lstm if incumbent is not None else None,
+            replay_of=champion.info.as_of_date if replay else None,
             tolerance=settings.promotion_tolerance,
             min_realized=settings.serving.min_realized,
         )
         if trained is not None:
-            verdict = "promoted" if promotion.promote else "rejected"
+            verdict = "promoted" if promotion.promote else "not promoted"
             logger.info("candidate %s: %s", verdict, promotion.reason)
-        promoted = trained is not None and promotion.promote
-        model = trained.result.model if promoted else incumbent
-        held_out = (
-            trained.held_out if promoted and trained.held_out is not None else record.held_out
-        )
+        serves = trained is not None and (promotion.promote or replay)
+        model = trained.result.model if serves else incumbent
+        held_out = trained.held_out if serves and trained.held_out is not None else record.held_out
         contenders = forecast_contenders(
             model,
             data,
@@ -180,7 +182,7 @@ def forecast_day(
             serving=settings.serving,
             tolerance=settings.promotion_tolerance,
         )
-    train_window = (data.first_date, data.last_target_date) if promoted else champion.train_window
+    train_window = (data.first_date, data.last_target_date) if serves else champion.train_window
     with clock.step("watch"):
         findings = watch(
             engine,
@@ -199,11 +201,11 @@ def forecast_day(
         findings = [*findings, serving_finding(served.serving), champion_finding(broken)]
     test_loss = (
         trained.test_loss
-        if promoted and trained.test_loss is not None
+        if serves and trained.test_loss is not None
         else student_t_loss(record.lstm.tail(settings.serving.window))
     )
     with clock.step("persist"):
-        candidate = _candidate(trained, promotion, decision, champion, data, settings, ticker)
+        candidate = _candidate(trained, promotion, serves, champion, data, settings, ticker)
         persisted = persist_run(
             engine,
             RunRecord(
@@ -278,6 +280,7 @@ def judge_candidate(
     trained: Trained | None,
     *,
     champion_record: pd.DataFrame | None,
+    replay_of: dt.date | None,
     tolerance: float,
     min_realized: int,
 ) -> Promotion:
@@ -285,6 +288,12 @@ def judge_candidate(
     days against the champion's walk-forward forecasts of the same days."""
     if trained is None:
         return Promotion(False, "")
+    if replay_of is not None:
+        return Promotion(
+            False,
+            f"a replay of an earlier day: the champion, fitted through {replay_of}, stays; "
+            "this candidate forecasts its own day only",
+        )
     if trained.kind == "finetune":
         windows = trained.result.training_windows
         return Promotion(True, f"walked the champion forward through the newest {windows} windows")
@@ -356,7 +365,7 @@ def _metrics(served: Served, test_loss: float | None, data: PreparedData) -> dic
 def _candidate(
     trained: Trained | None,
     promotion: Promotion,
-    decision: Decision,
+    serves: bool,
     champion: Champion | None,
     data: PreparedData,
     settings: Settings,
@@ -371,7 +380,7 @@ def _candidate(
         and champion.info.as_of_date == data.last_date
         and champion.kind == trained.kind
     )
-    stored = promotion.promote or not replaces_champion
+    stored = serves or not replaces_champion
     uri, sha256 = "", ""
     if stored:
         uri, sha256 = save_candidate(
@@ -422,6 +431,7 @@ def _candidate(
         sha256=sha256,
         promoted=promotion.promote,
         promotion_reason=promotion.reason,
+        serves=serves,
         stored=stored,
     )
 

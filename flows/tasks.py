@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -39,7 +40,7 @@ from forecasting.evaluation import (
     score_held_out,
 )
 from forecasting.features import PreparedData, prepare
-from forecasting.model import TrainingResult, fine_tune, train, walk_forward
+from forecasting.model import TrainingResult, file_sha256, fine_tune, train, walk_forward
 from forecasting.policy import ChampionInfo, Decision, Mode, decide
 
 
@@ -154,6 +155,20 @@ class LiveModels:
 live_models = LiveModels()
 
 
+def _file_intact(champion: Champion) -> bool:
+    """Whether a local champion file still has its recorded sha256 (a few ms for 2 MB).
+
+    A model kept in memory is only used while its file would load too: a damaged file must be
+    noticed by the run that follows, not by the first one in a new process. Remote artifact
+    roots are content-addressed and not re-read.
+    """
+    uri = champion.artifact_uri
+    if "://" in uri and not uri.startswith("file://"):
+        return True
+    path = Path(uri.removeprefix("file://"))
+    return path.is_file() and file_sha256(path) == champion.sha256
+
+
 @io_task
 def load_champion_model(ticker: str, champion: Champion) -> keras.Model | ModelArtifactError:
     """Load the champion's weights, checking their sha256; a broken file comes back as its error.
@@ -162,7 +177,7 @@ def load_champion_model(ticker: str, champion: Champion) -> keras.Model | ModelA
     retrains without it and retires it.
     """
     kept = live_models.get(ticker, champion.sha256)
-    if kept is not None:
+    if kept is not None and _file_intact(champion):
         return kept
     try:
         model = load_stored_model(champion.artifact_uri, sha256=champion.sha256)

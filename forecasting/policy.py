@@ -93,6 +93,16 @@ def decide(
                 "there is no champion to fine-tune yet; run with --mode retrain or --mode auto"
             )
         return Decision("retrain", "no champion model yet")
+    if champion.as_of_date > as_of:
+        if mode == "finetune":
+            raise ConfigurationError(
+                f"the champion was fitted on data up to {champion.as_of_date}, after the as-of "
+                f"date {as_of}: fine-tuning it would learn the future; use --mode retrain or auto"
+            )
+        return Decision(
+            "retrain",
+            f"the champion saw data up to {champion.as_of_date}, after the as-of date {as_of}",
+        )
     if champion.config_hash != config_hash:
         if mode == "finetune":
             raise ConfigurationError(
@@ -112,11 +122,6 @@ def _auto(
     history_restated: bool,
     open_drift_alerts: tuple[str, ...],
 ) -> Decision:
-    if champion.as_of_date > as_of:
-        return Decision(
-            "retrain",
-            f"the champion saw data up to {champion.as_of_date}, after the as-of date {as_of}",
-        )
     if history_restated:
         return Decision("retrain", "price history was restated (split or dividend adjustment)")
     if champion.as_of_date == as_of:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db.engine import get_engine, unit_of_work
-from db.models import Evaluation, Ingestion, ModelVersion, Prediction, Price
+from db.models import Alert, Evaluation, Ingestion, ModelVersion, Prediction, Price
 from flows.daily import daily_forecast
 from forecasting.calendar import next_trading_day
 from forecasting.errors import TickerNotFoundError
@@ -27,6 +27,14 @@ def counts(url: str) -> dict[str, int]:
             table.__tablename__: session.scalar(select(func.count()).select_from(table))
             for table in TABLES
         }
+
+
+def predictions(url: str, **where) -> list[Prediction]:
+    with unit_of_work(get_engine(url)) as session:
+        statement = select(Prediction).filter_by(**where).order_by(Prediction.id)
+        rows = session.scalars(statement).all()
+        session.expunge_all()
+        return rows
 
 
 @pytest.fixture
@@ -47,34 +55,50 @@ def no_drift_alerts(monkeypatch):
 def test_first_run_retrains_rerun_is_idempotent_later_run_fine_tunes(
     flow_settings, no_drift_alerts, tmp_path
 ):
-    first = daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
+    first = daily_forecast(ticker="nvda", source="sample", as_of=FIRST_AS_OF)
 
+    assert first.ticker == "NVDA"
     assert first.action == "retrain" and first.promoted is True
     assert first.as_of == FIRST_AS_OF
     assert first.target_date == next_trading_day(FIRST_AS_OF) == dt.date(2005, 1, 3)
     assert first.lower_95 < first.lower_80 < first.predicted_close < first.upper_80 < first.upper_95
+    # Fresh: the serving model has learned the as-of date's own session.
+    assert (first.train_end, first.staleness) == (FIRST_AS_OF, 0)
+    # No walk-forward record yet: the retrain's held-out days decide what is served.
+    assert first.basis == "held-out" and first.n_realized > 20
+    assert first.served_by in ("lstm", "naive")
     after_first = counts(flow_settings)
     with unit_of_work(get_engine(flow_settings)) as session:
         (champion,) = session.scalars(select(ModelVersion)).all()
-        assert (champion.status, champion.kind, champion.as_of_date) == (
+        assert (champion.status, champion.kind, champion.as_of_date, champion.train_end) == (
             "champion",
             "retrain",
+            FIRST_AS_OF,
             FIRST_AS_OF,
         )
         assert champion.flow_run_id == first.flow_run_id
         assert Path(champion.artifact_uri).is_file()
         (evaluation,) = session.scalars(select(Evaluation)).all()
-        assert evaluation.test_loss > 0 and evaluation.n_test > 0
-        forecasts = session.scalars(select(Prediction).where(Prediction.kind == "forecast")).all()
-        assert [(p.as_of_date, p.target_date) for p in forecasts] == [
-            (FIRST_AS_OF, dt.date(2005, 1, 3))
-        ]
+        assert evaluation.test_loss == pytest.approx(first.test_loss)
+        assert evaluation.n_realized == first.n_realized
+        assert evaluation.skill == pytest.approx(first.skill)
         tests = session.scalar(
             select(func.count()).select_from(Prediction).where(Prediction.kind == "test")
         )
         assert tests == evaluation.n_test
-        last_price = session.scalar(select(func.max(Price.date)))
-        assert last_price == FIRST_AS_OF
+        assert session.scalar(select(func.max(Price.date))) == FIRST_AS_OF
+    (served,) = predictions(flow_settings, kind="forecast")
+    assert (served.as_of_date, served.target_date, served.method) == (
+        FIRST_AS_OF,
+        dt.date(2005, 1, 3),
+        first.served_by,
+    )
+    contenders = {p.method: p for p in predictions(flow_settings, kind="contender")}
+    assert set(contenders) == {"lstm", "naive"}
+    assert contenders["naive"].predicted_close == contenders["naive"].base_close
+    assert contenders["naive"].model_version_id is None
+    assert contenders["lstm"].model_version_id == champion.id
+    assert contenders["lstm"].scale > 0
 
     rerun = daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
     assert rerun.action == "reuse" and rerun.promoted is None
@@ -86,11 +110,77 @@ def test_first_run_retrains_rerun_is_idempotent_later_run_fine_tunes(
     later = daily_forecast(ticker="NVDA", source="sample", as_of=LATER_AS_OF)
     assert later.action == "finetune"
     assert later.target_date == dt.date(2005, 1, 10)
+    assert (later.train_end, later.staleness) == (LATER_AS_OF, 0)
     with unit_of_work(get_engine(flow_settings)) as session:
         versions = session.scalars(select(ModelVersion).order_by(ModelVersion.id)).all()
         assert [v.kind for v in versions] == ["retrain", "finetune"]
         assert versions[1].parent_id == versions[0].id
+        assert versions[1].train_end == LATER_AS_OF
         assert session.scalar(select(func.max(Price.date))) == LATER_AS_OF
+
+
+def test_naive_serves_when_the_lstm_has_no_record_and_the_user_is_told(flow_settings, monkeypatch):
+    from forecasting.config import get_settings
+
+    # More realized forecasts demanded than any record holds: the LSTM may not serve.
+    monkeypatch.setenv("NVDA_FORECAST_SERVING__MIN_REALIZED", "5000")
+    get_settings.cache_clear()
+    summary = daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
+
+    assert summary.served_by == "naive"
+    assert summary.predicted_close == summary.base_close
+    assert "naive serves" in summary.serving_reason
+    (served,) = predictions(flow_settings, kind="forecast")
+    assert (served.method, served.model_version_id) == ("naive", None)
+    lstm = predictions(flow_settings, kind="contender", method="lstm")
+    assert [p.predicted_close for p in lstm] == [pytest.approx(summary.lstm_close)]
+    warning = [a for a in summary.alerts if a.kind == "pipeline" and "Naive serves" in a.message]
+    assert warning and warning[0].is_new and warning[0].severity == "warning"
+
+
+def test_a_broken_champion_is_retired_and_a_retrain_recovers(flow_settings, no_drift_alerts):
+    daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
+    with unit_of_work(get_engine(flow_settings)) as session:
+        (champion,) = session.scalars(select(ModelVersion)).all()
+        path = Path(champion.artifact_uri)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+    recovered = daily_forecast(ticker="NVDA", source="sample", as_of=LATER_AS_OF, mode="retrain")
+
+    assert recovered.action == "retrain" and recovered.promoted is True
+    with unit_of_work(get_engine(flow_settings)) as session:
+        statuses = [v.status for v in session.scalars(select(ModelVersion).order_by("id"))]
+        assert statuses == ["retired", "champion"]
+        alert = session.scalars(
+            select(Alert).where(Alert.metric == "champion_unusable", Alert.status == "open")
+        ).one()
+        assert alert.severity == "critical" and "sha256" in alert.message
+    # The next good run finds a sound champion and resolves the alert.
+    again = daily_forecast(ticker="NVDA", source="sample", as_of=dt.date(2005, 1, 10))
+    assert again.action == "finetune"
+    assert not [a for a in again.alerts if "retired" in a.message]
+
+
+def test_reruns_keep_one_forecast_a_day_and_no_orphaned_model_files(
+    flow_settings, no_drift_alerts, tmp_path
+):
+    daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
+    daily_forecast(ticker="NVDA", source="sample", as_of=LATER_AS_OF, mode="retrain")
+    daily_forecast(ticker="NVDA", source="sample", as_of=LATER_AS_OF, mode="finetune")
+    daily_forecast(ticker="NVDA", source="sample", as_of=LATER_AS_OF, mode="finetune")
+
+    served = predictions(flow_settings, kind="forecast")
+    assert [p.as_of_date for p in served] == [FIRST_AS_OF, LATER_AS_OF]
+    contenders = predictions(flow_settings, kind="contender", as_of_date=LATER_AS_OF)
+    assert sorted(p.method for p in contenders) == ["lstm", "naive"]
+    with unit_of_work(get_engine(flow_settings)) as session:
+        versions = session.scalars(select(ModelVersion)).all()
+        referenced = {Path(v.artifact_uri) for v in versions if v.artifact_uri}
+    on_disk = set((tmp_path / "artifacts").rglob("*.keras"))
+    assert on_disk == referenced
+    assert len(versions) == 3  # retrain (first day), retrain and finetune (later day)
 
 
 def test_a_failure_inside_persist_leaves_the_database_unchanged(
@@ -130,7 +220,8 @@ def test_an_open_drift_alert_makes_the_next_run_retrain_once(
 ):
     from forecasting.config import get_settings
 
-    assert daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF).alerts == ()
+    first = daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
+    assert not [a for a in first.alerts if a.kind in ("data_drift", "performance_drift")]
     # Back to the default thresholds: early January 2005 returns differ from the reference
     # sessions before them (KS test, PSI), and the fine-tune run opens a data drift alert.
     for name in ("KS_P_VALUE", "DISTANCE_THRESHOLD", "PSI_THRESHOLD", "VOLATILITY_RATIO"):

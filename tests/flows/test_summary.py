@@ -15,18 +15,29 @@ def summary(**overrides) -> RunSummary:
         as_of=dt.date(2025, 2, 7),
         target_date=dt.date(2025, 2, 10),
         base_close=129.84,
+        served_by="lstm",
+        serving_reason="LSTM skill 0.993 over 60 walk-forward forecasts (naive = 1)",
         predicted_close=130.12,
         lower_80=125.0,
         upper_80=135.5,
         lower_95=121.9,
         upper_95=138.7,
-        test_loss=0.00123,
+        lstm_close=130.12,
+        lstm_lower_95=121.9,
+        lstm_upper_95=138.7,
+        basis="walk-forward",
+        n_realized=60,
+        test_loss=-2.123,
         rmse=2.91,
         naive_rmse=2.93,
         skill=0.9932,
         directional_accuracy=0.512,
         coverage_80=0.81,
         coverage_95=0.948,
+        winkler_95=17.2,
+        naive_winkler_95=17.9,
+        train_end=dt.date(2025, 2, 7),
+        staleness=0,
         action="finetune",
         reason="champion is 3 trading days from its last full retrain",
         champion_version_id=4,
@@ -49,8 +60,12 @@ def test_text_summary_names_the_forecast_interval_quality_and_decision():
     assert "NVDA close on 2025-02-10 (next trading day after 2025-02-07): $130.12" in text
     assert "80% interval $125.00 - $135.50" in text
     assert "95% interval $121.90 - $138.70" in text
-    assert "test loss 0.00123" in text
-    assert "skill 0.993" in text
+    assert "test loss -2.123" in text
+    # Two decimals decide: 0.9932 rounds to 0.99, a (small) win over naive.
+    assert "walk-forward record, 60 days: skill 0.993 (beats naive)" in text
+    assert "Winkler95 17.200 vs naive+vol 17.900" in text
+    assert "served by the LSTM: LSTM skill 0.993" in text
+    assert "fitted through 2025-02-07 (0 sessions before the as-of date)" in text
     assert "finetune -> v4 (7 epochs, 3.2 s) promoted to champion" in text
     assert "alerts open: none" in text
     assert "stored in sqlite:////tmp/x.db" in text
@@ -65,10 +80,40 @@ def test_reuse_and_rejection_read_differently():
     assert "-> v5 (7 epochs, 3.2 s) rejected" in to_text(rejected)
 
 
-def test_alerts_are_listed_with_severity():
-    alerts = (AlertLine("data_drift", "warning", "returns 2.1x as volatile", is_new=True),)
+def test_skill_words_do_not_call_a_tie_a_win():
+    assert "(level with naive)" in to_text(summary(skill=0.9991))
+    assert "(worse than naive)" in to_text(summary(skill=1.031))
+    assert "(no record yet)" in to_text(summary(skill=None, n_realized=0))
+    assert "(level with naive)" in to_markdown(summary(skill=1.004))
+
+
+def test_a_naive_forecast_says_so_and_shows_what_the_lstm_said():
+    naive = summary(
+        served_by="naive",
+        serving_reason="LSTM skill 1.080 over 60 walk-forward forecasts: worse than naive",
+        predicted_close=129.84,
+        lstm_close=131.5,
+    )
+    text = to_text(naive)
+    assert "served by NAIVE (last close); the LSTM said $131.50" in text
+    markdown = to_markdown(naive)
+    assert "| Served by | **naive** (the LSTM is not served): LSTM skill 1.080" in markdown
+    assert forecast_table(naive)[0]["served_by"] == "naive"
+
+
+def test_the_store_url_is_code_not_an_email_link():
+    markdown = to_markdown(summary(database="postgresql+psycopg://postgres@127.0.0.1:5432/x"))
+    assert "store `postgresql+psycopg://postgres@127.0.0.1:5432/x`" in markdown
+
+
+def test_alerts_are_listed_with_severity_and_new_ones_marked():
+    alerts = (
+        AlertLine("data_drift", "warning", "returns 2.1x as volatile", is_new=True),
+        AlertLine("data_quality", "info", "stale", is_new=False),
+    )
     with_alerts = summary(alerts=alerts)
-    assert "[warning] data_drift: returns 2.1x as volatile" in to_text(with_alerts)
+    assert "[warning] NEW data_drift: returns 2.1x as volatile" in to_text(with_alerts)
+    assert "[info] data_quality: stale" in to_text(with_alerts)
     markdown = to_markdown(with_alerts)
     assert "**warning** `data_drift` (new): returns 2.1x as volatile" in markdown
 
