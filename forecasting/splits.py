@@ -6,12 +6,13 @@ crash. A session is taken for an unadjusted split when the previous close divide
 is near a common split ratio and its open confirms it (the whole bar is on the new scale), or
 when the file's own ``splits`` column lists a split that the prices did not absorb.
 
-Measured on the bundled NVDA history and the 50 watchlist files (adjusted, 257,000 sessions):
+Measured on the bundled NVDA history and the 50 watchlist files (adjusted, 238,413 sessions):
 no move comes within ``SPLIT_TOLERANCE`` of 2:1 or more (or their inverses). Moves of a third or
 a half do happen on news (NVDA 2002-07-31, 2004-08-06, 2008-07-03; C, NFLX), indistinguishable
 by price from 3:2 or 2:3; those sessions traded 2.35 to 19 times their usual dollar volume,
-whereas a split leaves dollar volume where it was (0.49 to 2.2 times on the 37 split days of the
-watchlist), so 3:2 and 2:3 are taken for splits only below ``AMBIGUOUS_DOLLAR_VOLUME``.
+whereas a split leaves dollar volume where it was (0.49 to 2.2 times on the 27 real split days),
+so 3:2 and 2:3 are taken for splits only below ``AMBIGUOUS_DOLLAR_VOLUME``. docs/data.md
+("Unadjusted splits") has the details.
 """
 
 from __future__ import annotations
