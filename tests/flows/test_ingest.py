@@ -1,8 +1,8 @@
 """Step 1 against a database holding the bundled history: nothing stored is lost or rewritten
 by a file the rule does not trust, and every attempt is a row in ``ingestions``.
 
-On SQLite and PostgreSQL (the ``database_url`` fixture); no training, so each test takes about
-a second.
+On SQLite and PostgreSQL (the ``database_url`` fixture); no training, but each test stores the
+whole bundled history first (a few seconds), hence ``slow``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from flows.ingest import Ingested, ingest
 from flows.tasks import open_store
 from forecasting.errors import PriceValidationError, RestatementError
 from forecasting.sources import load_prices
+
+pytestmark = pytest.mark.slow
 
 SAMPLE_ROWS = 6_555
 AS_OF = dt.date(2024, 8, 8)
