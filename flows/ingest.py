@@ -90,9 +90,10 @@ def check_restatement(
             start=fetched.index[0].date(),
             end=fetched.index[-1].date(),
         )
+        newest = latest_price_date(session=session, ticker=ticker)
     parsed = parse_source(source)
     restatement = judge_restatement(
-        stored, fetched, origin=parsed.uri, live=parsed.name == LIVE_SOURCE
+        stored, fetched, origin=parsed.uri, live=parsed.name == LIVE_SOURCE, stored_until=newest
     )
     if restatement is not None:
         get_run_logger().warning("history of %s was restated: %s", ticker, restatement)

@@ -17,6 +17,8 @@ import pandas as pd
 from forecasting.errors import RestatementError
 
 RESTATED_COLUMNS = ("open", "high", "low", "close", "adj_close")
+MAX_STEP = 0.10
+"""Largest |ln(factor)| of a restatement that may end next to kept bars (see judge_restatement)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ def judge_restatement(
     *,
     origin: str,
     live: bool,
+    stored_until: dt.date | None = None,
     rtol: float = 1e-4,
 ) -> Resync | None:
     """Whether the stored bars may be replaced by the fetched ones where they differ.
@@ -117,6 +120,10 @@ def judge_restatement(
     frames hold, the differing bars all come before the unchanged ones and each price column
     differs by one factor (within ``rtol``). The live source (Yahoo) is the reference the daily
     schedule follows: what it restates is accepted whatever the factors.
+
+    Whatever the source, stored bars after the fetched ones are kept; when the restatement runs
+    to the last fetched bar, the series would then step by its factor there. A dividend's step
+    (within ``MAX_STEP``, about 10%) is accepted; a split's is refused.
 
     Parameters
     ----------
@@ -128,6 +135,8 @@ def judge_restatement(
         Where ``fetched`` came from, for messages (``csv:/data/NVDA.csv``).
     live
         Whether ``fetched`` came from the live source.
+    stored_until
+        The newest stored bar's date, to know whether bars are kept after the fetched ones.
     rtol
         Relative difference above which a value counts as changed, and the largest spread of
         one column's factors that still counts as one factor.
@@ -140,8 +149,8 @@ def judge_restatement(
     Raises
     ------
     RestatementError
-        The restatement of a file is not one adjustment; the message names the first date that
-        shows it and what to do.
+        The restatement of a file is not one adjustment, or would leave a split-sized step
+        before kept bars; the message names the first date that shows it and what to do.
     """
     columns = list(RESTATED_COLUMNS)
     old = stored[columns].set_axis(pd.DatetimeIndex(stored.index).as_unit("ns"), axis=0)
@@ -154,6 +163,9 @@ def judge_restatement(
     restated = ratios[changed]
     if not live:
         _check_one_adjustment(overlap, changed, ratios, origin, rtol)
+    last = new.index[-1]
+    if changed[-1] and overlap[-1] == last and stored_until and stored_until > last.date():
+        _check_step(ratios[-1], last, stored_until, origin)
     factors = tuple(
         (column, float(restated[:, k].min()), float(restated[:, k].max()))
         for k, column in enumerate(columns)
@@ -189,6 +201,21 @@ def _check_one_adjustment(
                 f"{days[0]:%Y-%m-%d} but by x{restated[other, k]:.6g} on "
                 f"{days[other]:%Y-%m-%d}, not one adjustment factor; {remedy}"
             )
+
+
+def _check_step(ratios: np.ndarray, last: pd.Timestamp, stored_until: dt.date, origin: str) -> None:
+    steps = np.abs(np.log(ratios))
+    if steps.max() <= MAX_STEP:
+        return
+    close = RESTATED_COLUMNS.index("close")
+    k = close if steps[close] > MAX_STEP else int(np.argmax(steps))  # name close if it stepped
+    raise RestatementError(
+        f"{origin}: its bars end on {last:%Y-%m-%d}, restated by x{ratios[k]:.6g} in "
+        f"{RESTATED_COLUMNS[k]}, but bars are stored to {stored_until}: replacing only its bars "
+        f"would leave that step after {last:%Y-%m-%d}; read up to {stored_until} (no --as-of, "
+        "a file that reaches it) and check that it is adjusted like the stored history "
+        "(--adjust-splits for a raw one)"
+    )
 
 
 def _factor_text(factors: tuple[tuple[str, float, float], ...]) -> str:

@@ -134,6 +134,20 @@ def test_a_yfinance_file_starting_later_keeps_the_earlier_bars(stored, sample, t
     np.testing.assert_allclose(after["adj_close"]["2000-01-03":], later["adj_close"])
 
 
+def test_a_raw_file_ending_before_a_split_does_not_rewrite_the_stored_bars(
+    stored, sample, tmp_path
+):
+    raw = unadjusted(sample, {"2021-07-20": 4, "2024-06-10": 10})
+    source = write_yahoo_export(raw, tmp_path / "raw.csv")
+
+    with pytest.raises(RestatementError, match=r"end on 2021-07-16, restated by x40 in close"):
+        run_ingest(stored, source, as_of=dt.date(2021, 7, 16))
+
+    # Before the fix: 6,555 -> 5,658 bars, and the 2021-07-16 close 726.44 instead of 18.16.
+    pd.testing.assert_frame_equal(stored_prices(stored), sample, check_freq=False)
+    assert ingestions(stored)[-1].status == "failed"
+
+
 def test_a_restatement_with_two_factors_is_refused_and_nothing_changes(stored, sample, tmp_path):
     mixed = sample.copy()
     mixed.loc[:"2009-12-31", "adj_close"] *= 0.999

@@ -134,3 +134,25 @@ def test_a_change_after_unchanged_bars_is_no_adjustment():
     fetched.loc["2025-01-22", "close"] *= 1.01  # one edited day, not a restated past
     with pytest.raises(RestatementError, match=r"on 2025-01-22 but agree on the earlier 2025-01"):
         judge_restatement(stored, fetched, origin="csv:NVDA.csv", live=False)
+
+
+def test_a_split_sized_step_before_kept_bars_is_refused_a_dividend_s_is_not():
+    stored = bars("2025-01-02", "2025-02-12")
+    raw = stored.loc[:"2025-01-31"].copy()
+    raw[list(RESTATED_COLUMNS)] *= 4  # a raw file ending before a 4:1 split
+    kept = dt.date(2025, 2, 12)
+    assert judge_restatement(stored, raw, origin="csv:raw.csv", live=False) is not None
+
+    with pytest.raises(RestatementError) as raised:
+        judge_restatement(stored, raw, origin="csv:raw.csv", live=True, stored_until=kept)
+
+    assert str(raised.value) == (
+        "csv:raw.csv: its bars end on 2025-01-31, restated by x4 in close, but bars are stored to "
+        "2025-02-12: replacing only its bars would leave that step after 2025-01-31; read up to "
+        "2025-02-12 (no --as-of, a file that reaches it) and check that it is adjusted like the "
+        "stored history (--adjust-splits for a raw one)"
+    )
+    dividend = stored.loc[:"2025-01-31"].copy()
+    dividend["adj_close"] *= 0.999
+    resync = judge_restatement(stored, dividend, origin="x", live=False, stored_until=kept)
+    assert resync is not None and resync.last_date == dt.date(2025, 1, 31)
