@@ -1,4 +1,9 @@
-"""Step 1 of a run: fetch the gap since the last stored bar (and an overlap), check, store."""
+"""Step 1 of a run: fetch the gap since the last stored bar (and an overlap), check, store.
+
+Nothing stored is deleted: a restatement replaces only the bars the source returned, and only
+when ``forecasting.restatement.judge_restatement`` accepts it (docs/data.md, "Restatements").
+Every attempt, failed or not, is a row in ``ingestions``.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +15,24 @@ import pandas as pd
 from prefect import get_run_logger, task
 
 from db.engine import Engine, unit_of_work
-from db.repository import (
-    delete_prices,
-    latest_price_date,
-    read_prices,
-    record_ingestion,
-    upsert_prices,
-)
+from db.repository import latest_price_date, read_prices, record_ingestion, upsert_prices
 from flows.retry import IO_OPTIONS, io_task
 from forecasting.calendar import previous_trading_day
-from forecasting.errors import DataSourceError, RateLimitedError, SourceUnavailableError
-from forecasting.restatement import Restatement, find_restatement
+from forecasting.errors import (
+    DataSourceError,
+    PriceValidationError,
+    RateLimitedError,
+    SourceUnavailableError,
+)
+from forecasting.restatement import Resync, judge_restatement
 from forecasting.sources import load_prices, parse_source
+from forecasting.splits import SPLITS_APPLIED, Split
 
 TRANSIENT_SOURCE_ERRORS = (RateLimitedError, SourceUnavailableError)
 # Bars re-read before the newest stored one, to notice restated history (splits, dividends).
 OVERLAP_SESSIONS = 5
+# The source the daily schedule follows: its restatements are accepted whatever their factors.
+LIVE_SOURCE = "yahoo"
 
 
 @dataclass(frozen=True)
@@ -36,9 +43,11 @@ class Ingested:
     rows_upserted: int
     first_date: dt.date
     last_date: dt.date
-    restatement: Restatement | None
+    restatement: Resync | None
     download_failed: bool = False
     """True when the download failed after its retries and the run goes on with stored bars."""
+    adjustment: str | None = None
+    """What the ingest changed in the source's numbers (``ingestions.adjustment``)."""
 
 
 @io_task
@@ -50,10 +59,14 @@ def last_stored_date(engine: Engine, ticker: str) -> dt.date | None:
 
 @task(**IO_OPTIONS, timeout_seconds=180)
 def download(
-    source: str, ticker: str, start: dt.date | None, as_of: dt.date | None
+    source: str,
+    ticker: str,
+    start: dt.date | None,
+    as_of: dt.date | None,
+    adjust_splits: bool = False,
 ) -> pd.DataFrame:
     """Fetch validated daily bars from the source, nothing after the as-of date."""
-    frame = load_prices(source, ticker, start=start, as_of=as_of)
+    frame = load_prices(source, ticker, start=start, as_of=as_of, adjust_splits=adjust_splits)
     get_run_logger().info(
         "downloaded %d bars of %s from %s (%s to %s)",
         len(frame),
@@ -66,8 +79,10 @@ def download(
 
 
 @io_task
-def check_restatement(engine: Engine, ticker: str, fetched: pd.DataFrame) -> Restatement | None:
-    """Compare fetched bars with the stored ones on their overlap."""
+def check_restatement(
+    engine: Engine, ticker: str, source: str, fetched: pd.DataFrame
+) -> Resync | None:
+    """Compare fetched and stored bars on their overlap; refuse what no adjustment does."""
     with unit_of_work(engine) as session:
         stored = read_prices(
             session=session,
@@ -75,7 +90,11 @@ def check_restatement(engine: Engine, ticker: str, fetched: pd.DataFrame) -> Res
             start=fetched.index[0].date(),
             end=fetched.index[-1].date(),
         )
-    restatement = find_restatement(stored, fetched) if len(stored) else None
+        newest = latest_price_date(session=session, ticker=ticker)
+    parsed = parse_source(source)
+    restatement = judge_restatement(
+        stored, fetched, origin=parsed.uri, live=parsed.name == LIVE_SOURCE, stored_until=newest
+    )
     if restatement is not None:
         get_run_logger().warning("history of %s was restated: %s", ticker, restatement)
     return restatement
@@ -87,6 +106,22 @@ def _content_hash(frame: pd.DataFrame) -> str:
     ).hexdigest()
 
 
+def describe_adjustment(fetched: pd.DataFrame, restatement: Resync | None) -> str | None:
+    """One line for ``ingestions.adjustment``: splits adjusted for, the restatement's factors."""
+    first = fetched.index[0]
+    splits: tuple[Split, ...] = fetched.attrs.get(SPLITS_APPLIED, ())
+    # A split before the first returned bar changed none of the bars stored by this ingestion.
+    parts = [
+        f"{split.label} split on {split.date:%Y-%m-%d} adjusted for "
+        f"({int((fetched.index < split.date).sum()):,} earlier bars)"
+        for split in splits
+        if split.date > first
+    ]
+    if restatement is not None:
+        parts.append(f"restated: {restatement}")
+    return "; ".join(parts) or None
+
+
 @io_task
 def store_prices(
     engine: Engine,
@@ -96,14 +131,13 @@ def store_prices(
     *,
     requested_start: dt.date | None,
     requested_end: dt.date | None,
-    restatement: Restatement | None,
+    restatement: Resync | None,
     flow_run_id: str | None,
 ) -> Ingested:
-    """Upsert the bars and record the ingestion, in one transaction (a restatement re-syncs)."""
+    """Upsert the bars and record the ingestion, in one transaction; nothing else is deleted."""
     parsed = parse_source(source)
+    adjustment = describe_adjustment(fetched, restatement)
     with unit_of_work(engine) as session:
-        if restatement is not None:
-            delete_prices(session=session, ticker=ticker)
         upserted = upsert_prices(fetched, session=session, ticker=ticker, source=parsed.name)
         record_ingestion(
             session=session,
@@ -119,10 +153,16 @@ def store_prices(
             content_hash=_content_hash(fetched),
             status="succeeded",
             error=None,
+            adjustment=adjustment,
             flow_run_id=flow_run_id,
         )
     return Ingested(
-        len(fetched), upserted, fetched.index[0].date(), fetched.index[-1].date(), restatement
+        len(fetched),
+        upserted,
+        fetched.index[0].date(),
+        fetched.index[-1].date(),
+        restatement,
+        adjustment=adjustment,
     )
 
 
@@ -137,7 +177,7 @@ def record_failed_download(
     error: str,
     flow_run_id: str | None,
 ) -> None:
-    """Record a download that failed after its retries."""
+    """Record a download that failed after its retries, or bars that failed a check."""
     with unit_of_work(engine) as session:
         record_ingestion(
             session=session,
@@ -158,7 +198,13 @@ def record_failed_download(
 
 
 def ingest(
-    engine: Engine, *, ticker: str, source: str, as_of: dt.date | None, flow_run_id: str | None
+    engine: Engine,
+    *,
+    ticker: str,
+    source: str,
+    as_of: dt.date | None,
+    flow_run_id: str | None,
+    adjust_splits: bool = False,
 ) -> Ingested:
     """Step 1: fetch the gap since the last stored bar (plus an overlap), check it, store it."""
     last = last_stored_date(engine, ticker)
@@ -168,12 +214,15 @@ def ingest(
         for _ in range(OVERLAP_SESSIONS):
             start = previous_trading_day(start)
     try:
-        fetched = download(source, ticker, start, as_of)
-        restatement = check_restatement(engine, ticker, fetched)
+        fetched = download(source, ticker, start, as_of, adjust_splits)
+        restatement = check_restatement(engine, ticker, source, fetched)
         if restatement is not None and start is not None:
-            get_run_logger().warning("re-syncing the whole history of %s", ticker)
-            fetched = download(source, ticker, None, as_of)
-    except DataSourceError as error:
+            # Every bar the source restated is replaced, not only the overlap's; stored bars
+            # it does not return (after as_of, before its first date) are kept as they are.
+            get_run_logger().warning("re-reading the whole history of %s from %s", ticker, source)
+            fetched = download(source, ticker, None, as_of, adjust_splits)
+            restatement = check_restatement(engine, ticker, source, fetched)
+    except (DataSourceError, PriceValidationError) as error:
         record_failed_download(
             engine,
             ticker,

@@ -111,6 +111,20 @@ class DriftConfig(BaseModel):
     max_missing_sessions: int = Field(
         0, ge=0, description="sessions without a bar tolerated in the lookback"
     )
+    volume_lookback: int = Field(
+        20, ge=1, description="newest sessions checked for zero, repeated or jumping volume"
+    )
+    max_zero_volume_sessions: int = Field(
+        0, ge=0, description="sessions with zero volume tolerated in the volume lookback"
+    )
+    max_repeated_volume: int = Field(
+        2, ge=1, description="sessions in a row with the very same volume tolerated"
+    )
+    volume_jump_ratio: float = Field(
+        20.0,
+        gt=1,
+        description="volume / median of the 20 sessions before (or its inverse) that alerts",
+    )
     resolve_margin: float = Field(
         0.35,
         ge=0,

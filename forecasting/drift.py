@@ -227,6 +227,7 @@ def run_checks(
     download_failed: bool = False,
     challenger_rejected: bool | None = None,
     promotion_reason: str = "",
+    restatement: str | None = None,
 ) -> list[Finding]:
     """Every check of one run, every metric, breached or not (for ``drift_reports``).
 
@@ -253,6 +254,9 @@ def run_checks(
         The promotion outcome; None when no candidate was trained.
     promotion_reason : str
         The promotion decision's reason, quoted if the challenger was rejected.
+    restatement : str, optional
+        What ingest restated, with its factors (``str(Ingested.restatement)``), for the
+        ``history_restated`` message.
 
     Returns
     -------
@@ -280,6 +284,7 @@ def run_checks(
             restated=restated,
             download_failed=download_failed,
             config=config,
+            restatement=restatement,
         ),
         *pipeline_findings(challenger_rejected=challenger_rejected, reason=promotion_reason),
     ]

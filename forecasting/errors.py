@@ -41,6 +41,10 @@ class PriceValidationError(NvdaForecastError):
     """Prices were read but fail a check (order, duplicates, non-positive or missing values)."""
 
 
+class RestatementError(PriceValidationError):
+    """The source restates stored history in a way no split or dividend adjustment does."""
+
+
 class ModelArtifactError(NvdaForecastError):
     """A model file is missing, corrupt, or does not match its recorded sha256."""
 

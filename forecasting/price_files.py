@@ -26,6 +26,8 @@ from forecasting.validation import INDEX_NAME, PRICE_COLUMNS
 logger = logging.getLogger(__name__)
 
 LINE_NUMBERS = "line_numbers"
+SPLITS = "splits"
+"""``attrs`` key of a file's split column (ratio on a split day, else 0), when it has one."""
 REQUIRED = ("open", "high", "low", "close", "volume")
 _NULLS = frozenset({"", "null", "nan", "na", "n/a", "#n/a", "none", "-"})
 _ALIASES = {
@@ -35,6 +37,7 @@ _ALIASES = {
     **dict.fromkeys(("adj_close", "adjclose", "adjusted_close", "adj_close_price"), "adj_close"),
     **dict.fromkeys(("volume", "vol"), "volume"),
     **dict.fromkeys(("ticker", "symbol"), "ticker"),
+    **dict.fromkeys(("splits", "stock_splits"), "splits"),
 }
 # yfinance writes the header rows of its (Price, Ticker) MultiIndex columns, in either order.
 _HEADER_LEVELS = ("price", "ticker")
@@ -72,7 +75,8 @@ def read_price_csv(path: str | os.PathLike[str], *, ticker: str | None = None) -
     pandas.DataFrame
         Index ``date`` (tz-naive midnight, in file order, or reversed if the file is newest
         first), columns ``PRICE_COLUMNS`` as float64; ``adj_close`` is ``close`` where the file
-        has no adjusted close. ``attrs[LINE_NUMBERS]`` holds each row's line in the file.
+        has no adjusted close. ``attrs[LINE_NUMBERS]`` holds each row's line in the file, and
+        ``attrs[SPLITS]`` the file's ``Splits`` / ``Stock Splits`` column where it has one.
 
     Raises
     ------
@@ -99,10 +103,14 @@ def read_price_csv(path: str | os.PathLike[str], *, ticker: str | None = None) -
         )
         data["adj_close"] = data["close"].copy()
     frame = pd.DataFrame({column: data[column] for column in PRICE_COLUMNS}, index=index)
+    splits = _numbers(layout, SPLITS, lines, index, name) if SPLITS in layout.columns else None
     if len(frame) > 1 and (np.diff(frame.index.asi8) < 0).all():
         logger.info("%s lists the newest day first; reading it oldest first", name)
         frame, lines = frame.iloc[::-1], lines[::-1]
+        splits = None if splits is None else splits[::-1]
     frame.attrs[LINE_NUMBERS] = tuple(lines)
+    if splits is not None:
+        frame.attrs[SPLITS] = tuple(np.nan_to_num(splits, nan=0.0).tolist())
     return frame
 
 

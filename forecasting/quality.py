@@ -1,10 +1,12 @@
-"""Data-quality and pipeline findings: stale, missing or restated bars, a failed download,
-a rejected challenger, a failed flow run (docs/alerts.md, "Data quality" and "Pipeline")."""
+"""Data-quality and pipeline findings: stale, missing or restated bars, volume anomalies, a
+failed download, a rejected challenger, a failed flow run (docs/alerts.md, "Data quality" and
+"Pipeline")."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 
 from forecasting.alerting import Finding, Kind, Severity, unjudged
@@ -13,6 +15,9 @@ from forecasting.config import DriftConfig
 
 STALE_CRITICAL_SESSIONS = 5
 MISSING_CRITICAL_SESSIONS = 5
+VOLUME_MEDIAN_SESSIONS = 20
+"""Sessions before a bar whose median volume it is compared with."""
+JUMP = "volume_jump_ratio"
 
 
 def data_quality(
@@ -23,8 +28,9 @@ def data_quality(
     restated: bool = False,
     download_failed: bool = False,
     config: DriftConfig | None = None,
+    restatement: str | None = None,
 ) -> list[Finding]:
-    """Stale or missing bars, a restated history and a failed download.
+    """Stale or missing bars, volume anomalies, a restated history and a failed download.
 
     Parameters
     ----------
@@ -39,27 +45,36 @@ def data_quality(
         Whether ingest found restated history, and whether the download failed after its
         retries; the flow knows both.
     config : DriftConfig, optional
-        ``max_stale_sessions``, ``missing_lookback`` and ``max_missing_sessions``.
+        ``max_stale_sessions``, ``missing_lookback``, ``max_missing_sessions`` and the
+        ``volume_*`` thresholds.
+    restatement : str, optional
+        What was restated, with its factors (``str(forecasting.restatement.Resync)``), quoted
+        in the ``history_restated`` message; giving it implies ``restated``.
 
     Returns
     -------
     list of Finding
         ``stale_sessions`` (completed NYSE sessions after the newest bar), ``missing_sessions``
         (sessions without a bar among the last ``missing_lookback`` up to the newest bar;
-        holidays are not sessions), ``history_restated`` and ``download_failed`` (1 or 0).
+        holidays are not sessions), the volume anomalies among the last ``volume_lookback``
+        bars (``zero_volume_sessions``, ``repeated_volume_sessions``, ``volume_jump_ratio``),
+        ``history_restated`` (a warning) and ``download_failed`` (1 or 0).
     """
     config = config if config is not None else DriftConfig()
     expected = last_completed_session(now)
     if as_of is not None:
         expected = min(expected, _session_on_or_before(as_of))
     days = pd.DatetimeIndex(prices.index).normalize()
-    days = days[days <= pd.Timestamp(expected)]
+    inside = np.asarray(days <= pd.Timestamp(expected))
+    days = days[inside]
+    detail = f": {restatement}" if restatement else " (split or dividend re-adjustment)"
     return [
         _stale(days, expected, config),
         _missing(days, config),
-        _flag("data_quality", "history_restated", restated, "info",
-              "The price history was restated (split or dividend re-adjustment) and re-synced; "
-              "the next run retrains"),
+        *volume_anomalies(prices[inside], config),
+        _flag("data_quality", "history_restated", restated or bool(restatement), "warning",
+              f"The price history was restated{detail}; the restated bars were replaced and "
+              "the run retrains"),
         _flag("data_quality", "download_failed", download_failed, "warning",
               "The price download failed after all retries; the run used the stored bars"),
     ]  # fmt: skip
@@ -104,6 +119,100 @@ def _missing(days: pd.DatetimeIndex, config: DriftConfig) -> Finding:
     )
     return Finding("data_quality", "missing_sessions", float(len(absent)), limit, breached,
                    severity if breached else "info", message)  # fmt: skip
+
+
+def volume_anomalies(prices: pd.DataFrame, config: DriftConfig | None = None) -> list[Finding]:
+    """Zero, repeated and jumping volumes among the newest bars: signs of a broken feed.
+
+    Parameters
+    ----------
+    prices : pandas.DataFrame
+        A price frame (``volume`` column), oldest first.
+    config : DriftConfig, optional
+        ``volume_lookback``, ``max_zero_volume_sessions``, ``max_repeated_volume`` and
+        ``volume_jump_ratio``.
+
+    Returns
+    -------
+    list of Finding
+        Over the last ``volume_lookback`` bars: ``zero_volume_sessions`` (how many have zero
+        volume), ``repeated_volume_sessions`` (the longest run of sessions in a row with the
+        same volume) and ``volume_jump_ratio`` (the largest factor between a bar's volume and
+        the median of the ``VOLUME_MEDIAN_SESSIONS`` bars before it, up or down; zero volumes
+        left to the first metric). NaN values when there are no bars.
+    """
+    config = config if config is not None else DriftConfig()
+    volume = prices["volume"].to_numpy(dtype="float64")
+    days = pd.DatetimeIndex(prices.index)
+    checked = min(config.volume_lookback, len(volume))
+    limits = {
+        "zero_volume_sessions": float(config.max_zero_volume_sessions),
+        "repeated_volume_sessions": float(config.max_repeated_volume),
+        JUMP: config.volume_jump_ratio,
+    }
+    if checked == 0:
+        return [unjudged("data_quality", name, limit, "no stored bars")
+                for name, limit in limits.items()]  # fmt: skip
+    first = len(volume) - checked
+    zero = np.flatnonzero(volume[first:] == 0) + first
+    shown = ", ".join(f"{days[i]:%Y-%m-%d}" for i in zero[:3]) + (", ..." if zero.size > 3 else "")
+    zeros = f"{zero.size} of the last {checked} bars have zero volume"
+    if zero.size:
+        zeros += f" ({shown})"
+    findings = [_volume_finding("zero_volume_sessions", float(zero.size), limits, zeros)]
+    run, end = _longest_repeat(volume, first)
+    repeated = f"the longest run of sessions in a row with the same volume is {run}"
+    if run > 1:
+        repeated += f" (to {days[end]:%Y-%m-%d}, volume {volume[end]:,.0f})"
+    findings.append(_volume_finding("repeated_volume_sessions", float(run), limits, repeated))
+    factor, at = _largest_jump(volume, first)
+    if at is None:
+        reason = "no bar with a nonzero volume and sessions before it"
+        findings.append(unjudged("data_quality", "volume_jump_ratio", limits[JUMP], reason))
+        return findings
+    direction = "above" if volume[at] > _median_before(volume, at) else "below"
+    jump = (
+        f"the volume of {days[at]:%Y-%m-%d} ({volume[at]:,.0f}) is {factor:.2f}x {direction} "
+        f"the median of the {VOLUME_MEDIAN_SESSIONS} sessions before"
+    )
+    findings.append(_volume_finding(JUMP, factor, limits, jump))
+    return findings
+
+
+def _volume_finding(metric: str, value: float, limits: dict[str, float], what: str) -> Finding:
+    limit = limits[metric]
+    breached = value > limit
+    return Finding("data_quality", metric, value, limit, breached,
+                   "warning" if breached else "info",
+                   f"Volume: {what} (threshold {limit:g}).")  # fmt: skip
+
+
+def _longest_repeat(volume: np.ndarray, first: int) -> tuple[int, int]:
+    """Longest run of equal volumes ending in the lookback (it may start before): length, end."""
+    best, best_end, run = 1, len(volume) - 1, 1
+    for position in range(1, len(volume)):
+        run = run + 1 if volume[position] == volume[position - 1] else 1
+        if position >= first and run > best:
+            best, best_end = run, position
+    return best, best_end
+
+
+def _median_before(volume: np.ndarray, position: int) -> float:
+    before = volume[max(0, position - VOLUME_MEDIAN_SESSIONS) : position]
+    return float(np.median(before)) if before.size else float("nan")
+
+
+def _largest_jump(volume: np.ndarray, first: int) -> tuple[float, int | None]:
+    """The largest up-or-down factor against the median before, and where; (NaN, None) if none."""
+    best, where = float("nan"), None
+    for position in range(max(first, 1), len(volume)):
+        median = _median_before(volume, position)
+        if volume[position] <= 0 or not median > 0:
+            continue
+        factor = max(volume[position] / median, median / volume[position])
+        if where is None or factor > best:
+            best, where = factor, position
+    return best, where
 
 
 def _flag(kind: Kind, metric: str, raised: bool, severity: Severity, what: str) -> Finding:

@@ -1,9 +1,10 @@
 """Where prices come from: Yahoo Finance (``forecasting.yahoo``), a CSV file, or the bundled sample.
 
-``load_prices(source, ticker, start=, as_of=, now=)`` is the one entry point: ``source`` is the
-``--source`` value (``yahoo``, ``sample`` or ``csv:PATH``). Every source returns a validated price
-frame (``forecasting.validation``) holding nothing after ``as_of``, or raises a typed error from
-``forecasting.errors``; never an empty frame. Only ``forecasting.yahoo`` touches the network.
+``load_prices(source, ticker, start=, as_of=, now=, adjust_splits=)`` is the one entry point:
+``source`` is the ``--source`` value (``yahoo``, ``sample`` or ``csv:PATH``). Every source returns
+a validated price frame (``forecasting.validation``) holding nothing after ``as_of``, or raises a
+typed error from ``forecasting.errors``; never an empty frame. Only ``forecasting.yahoo`` touches
+the network.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from forecasting.errors import (
     PriceFileError,
     TickerNotFoundError,
 )
-from forecasting.price_files import LINE_NUMBERS, read_price_csv
+from forecasting.price_files import LINE_NUMBERS, SPLITS, read_price_csv
 from forecasting.validation import validate_prices
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class PriceSource(ABC):
         start: dt.date | None = None,
         as_of: dt.date | None = None,
         now: dt.datetime | None = None,
+        adjust_splits: bool = False,
     ) -> pd.DataFrame:
         """Validated bars from ``start`` to ``as_of``; the arguments are ``load_prices``'s."""
         ticker = ticker.strip() if isinstance(ticker, str) else ticker
@@ -67,11 +69,17 @@ class PriceSource(ABC):
             raise ConfigurationError(f"start {start} is after the as-of date {as_of}; swap them")
         moment = pd.Timestamp.now("UTC") if now is None else pd.Timestamp(now)
         moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
-        return self._fetch(ticker, start, as_of, moment)
+        return self._fetch(ticker, start, as_of, moment, adjust_splits=adjust_splits)
 
     @abstractmethod
     def _fetch(
-        self, ticker: str, start: dt.date | None, as_of: dt.date | None, now: pd.Timestamp
+        self,
+        ticker: str,
+        start: dt.date | None,
+        as_of: dt.date | None,
+        now: pd.Timestamp,
+        *,
+        adjust_splits: bool,
     ) -> pd.DataFrame: ...
 
 
@@ -113,6 +121,7 @@ def load_prices(
     start: dt.date | None = None,
     as_of: dt.date | None = None,
     now: dt.datetime | None = None,
+    adjust_splits: bool = False,
 ) -> pd.DataFrame:
     """Validated daily bars of ``ticker`` from ``source``, nothing after ``as_of``.
 
@@ -129,6 +138,10 @@ def load_prices(
     now
         The fetch time (naive means UTC), default the clock: the bar of a session not closed
         by then is dropped.
+    adjust_splits
+        Divide the prices before an unadjusted split by its ratio (and multiply the volume)
+        instead of refusing the bars; ``attrs[forecasting.splits.SPLITS_APPLIED]`` of the
+        result then lists the splits (docs/data.md, "Unadjusted splits").
 
     Returns
     -------
@@ -140,7 +153,9 @@ def load_prices(
     ConfigurationError, DataSourceError, PriceValidationError
         The typed errors of ``forecasting.errors``; each message says what to do.
     """
-    frame = parse_source(source).fetch(ticker, start=start, as_of=as_of, now=now)
+    frame = parse_source(source).fetch(
+        ticker, start=start, as_of=as_of, now=now, adjust_splits=adjust_splits
+    )
     logger.info(
         "%d bars of %s from %s (%s to %s)",
         len(frame),
@@ -164,10 +179,25 @@ class CsvSource(PriceSource):
         return f"csv:{self.path}"
 
     def _fetch(
-        self, ticker: str, start: dt.date | None, as_of: dt.date | None, now: pd.Timestamp
+        self,
+        ticker: str,
+        start: dt.date | None,
+        as_of: dt.date | None,
+        now: pd.Timestamp,
+        *,
+        adjust_splits: bool,
     ) -> pd.DataFrame:
         frame = read_price_csv(self.path, ticker=ticker)
-        return _from_file(frame, ticker, self.path.name, start, as_of, now, check_last_bar=True)
+        return _from_file(
+            frame,
+            ticker,
+            self.path.name,
+            start,
+            as_of,
+            now,
+            check_last_bar=True,
+            adjust_splits=adjust_splits,
+        )
 
 
 @dataclass(frozen=True)
@@ -181,14 +211,29 @@ class SampleSource(PriceSource):
         return f"sample:{SAMPLE_FILE}"
 
     def _fetch(
-        self, ticker: str, start: dt.date | None, as_of: dt.date | None, now: pd.Timestamp
+        self,
+        ticker: str,
+        start: dt.date | None,
+        as_of: dt.date | None,
+        now: pd.Timestamp,
+        *,
+        adjust_splits: bool,
     ) -> pd.DataFrame:
         if ticker.upper() != SAMPLE_TICKER:
             raise TickerNotFoundError(
                 f"the bundled sample holds only {SAMPLE_TICKER}, not {ticker}; "
                 f"use --source yahoo or --source csv:PATH for {ticker}"
             )
-        return _from_file(_sample(), ticker, SAMPLE_FILE, start, as_of, now, check_last_bar=False)
+        return _from_file(
+            _sample(),
+            ticker,
+            SAMPLE_FILE,
+            start,
+            as_of,
+            now,
+            check_last_bar=False,
+            adjust_splits=adjust_splits,
+        )
 
 
 @lru_cache(maxsize=1)
@@ -212,9 +257,11 @@ def _from_file(
     now: pd.Timestamp,
     *,
     check_last_bar: bool,
+    adjust_splits: bool,
 ) -> pd.DataFrame:
     """Cut at ``as_of``, validate (a partial last row included), then keep from ``start``."""
     lines = np.asarray(frame.attrs[LINE_NUMBERS])
+    splits = frame.attrs.get(SPLITS)
     visible = np.ones(len(frame), dtype=bool)
     if as_of is not None:
         visible = np.asarray(frame.index <= pd.Timestamp(as_of))
@@ -226,6 +273,8 @@ def _from_file(
         lines=lines[visible],
         now=now,
         check_last_bar=check_last_bar and bool(visible[-1]),
+        splits=None if splits is None else np.asarray(splits)[visible],
+        adjust_splits=adjust_splits,
     )
     if start is not None:
         prices = prices[prices.index >= pd.Timestamp(start)]

@@ -23,6 +23,12 @@ from forecasting.partial_bars import (
     partial_bar_reason,
     unsettled_sessions,
 )
+from forecasting.splits import (
+    SPLITS_APPLIED,
+    Split,
+    adjust_for_splits,
+    find_unadjusted_splits,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +87,8 @@ def validate_prices(
     lines: Sequence[int] | None = None,
     now: dt.datetime | None = None,
     check_last_bar: bool = False,
+    splits: Sequence[float] | None = None,
+    adjust_splits: bool = False,
 ) -> pd.DataFrame:
     """Check a price frame and return a clean copy of it.
 
@@ -101,27 +109,36 @@ def validate_prices(
     check_last_bar
         Raise if the last row looks like a partial bar saved during its session (for files,
         whose capture time is unknown); see ``forecasting.partial_bars.partial_bar_reason``.
+    splits
+        The file's split column, one value per row (ratio on a split day, else 0), if it has one.
+    adjust_splits
+        Put the bars before an unadjusted split on the post-split scale instead of refusing
+        them (``forecasting.splits``).
 
     Returns
     -------
     pandas.DataFrame
         The bars with exactly ``PRICE_COLUMNS`` as float64 and a ``date`` index. Rows dropped:
         an empty row on a day the NYSE was closed, and the bar of a session still open at ``now``.
+        When splits were adjusted for, ``attrs[SPLITS_APPLIED]`` lists them (``Split``).
 
     Raises
     ------
     PriceValidationError
         On the first rule broken; the message names the row and says what to do.
     """
-    if lines is not None and len(lines) != len(frame):
-        raise ValueError(f"lines has {len(lines)} entries for {len(frame)} rows")
+    for name, values in (("lines", lines), ("splits", splits)):
+        if values is not None and len(values) != len(frame):
+            raise ValueError(f"{name} has {len(values)} entries for {len(frame)} rows")
     frame = _standard_shape(frame, origin, lines)
     rows = _Rows(origin, frame.index, lines)
     _check_order(frame, rows)
     keep = _empty_rows_to_drop(frame, rows, ticker)
     frame, rows = frame[keep], rows.keep(keep)
+    split_column = None if splits is None else np.asarray(splits, dtype="float64")[keep]
     _check_sessions(frame, rows)
     _check_values(frame, rows)
+    frame, applied = _unadjusted_splits(frame, rows, split_column, adjust_splits)
     if now is not None and len(frame):
         keep = _settled(frame, rows, now)
         frame, rows = frame[keep], rows.keep(keep)
@@ -129,7 +146,7 @@ def validate_prices(
         _check_last_bar(frame, rows)
     _warn_missing_sessions(frame, origin)
     clean = frame.copy()
-    clean.attrs = {}
+    clean.attrs = {SPLITS_APPLIED: tuple(applied)} if applied else {}
     return clean
 
 
@@ -253,6 +270,41 @@ def _check_values(frame: pd.DataFrame, rows: _Rows) -> None:
             lambda i, u=upper, lo=lower, t=top, b=bottom: f"{u} {t[i]:g} is below {lo} {b[i]:g}",
             "the bar is inconsistent: fix or delete the row",
         )
+
+
+def _unadjusted_splits(
+    frame: pd.DataFrame, rows: _Rows, splits: np.ndarray | None, adjust: bool
+) -> tuple[pd.DataFrame, list[Split]]:
+    """Refuse a split the earlier bars do not reflect, or adjust them for it when asked."""
+    found = find_unadjusted_splits(frame, splits)
+    if not found:
+        return frame, []
+    if adjust:
+        for split in found:
+            logger.warning(
+                "%s: a %s split not adjusted in the earlier rows; adjusting the %d earlier bars "
+                "(prices / %g, volume x %g) as --adjust-splits asks",
+                rows.name(split.position),
+                split.label,
+                split.position,
+                split.ratio,
+                split.ratio,
+            )
+        return adjust_for_splits(frame, found), found
+    by_position = {split.position: split for split in found}
+    close, opening = frame["close"].to_numpy(), frame["open"].to_numpy()
+    rows.fail(
+        np.isin(np.arange(len(frame)), list(by_position)),
+        lambda i: (
+            f"close {close[i - 1]:g} -> {close[i]:g} (open {opening[i]:g}) is a "
+            f"{by_position[i].label} split"
+            f"{' (listed in the file)' if by_position[i].listed else ''} "
+            "not adjusted in the earlier rows"
+        ),
+        "use a split-adjusted file (Yahoo's export is), or run with --adjust-splits to put "
+        "the earlier bars on the new scale",
+    )
+    return frame, []
 
 
 def _listed(columns: Sequence[str], mask: np.ndarray, values: np.ndarray | None = None) -> str:

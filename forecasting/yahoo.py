@@ -41,7 +41,13 @@ class YahooSource(PriceSource):
         return "yahoo"
 
     def _fetch(
-        self, ticker: str, start: dt.date | None, as_of: dt.date | None, now: pd.Timestamp
+        self,
+        ticker: str,
+        start: dt.date | None,
+        as_of: dt.date | None,
+        now: pd.Timestamp,
+        *,
+        adjust_splits: bool,
     ) -> pd.DataFrame:
         last = as_of if as_of is not None else now.tz_convert(_NEW_YORK).date()
         # yfinance's end is exclusive.
@@ -55,7 +61,11 @@ class YahooSource(PriceSource):
             inside &= frame.index >= pd.Timestamp(start)
         frame = frame[inside]
         origin = f"Yahoo Finance {ticker}"
-        prices = validate_prices(frame, ticker=ticker, origin=origin, now=now)
+        # Yahoo serves split-adjusted bars; should a split reach them unadjusted, the check
+        # refuses it like a file's (or --adjust-splits adjusts it).
+        prices = validate_prices(
+            frame, ticker=ticker, origin=origin, now=now, adjust_splits=adjust_splits
+        )
         return require_rows(prices, f"Yahoo Finance returned no {ticker} bars", start, last)
 
 

@@ -76,7 +76,7 @@ def latest_price_date(*, session: Session, ticker: str) -> dt.date | None:
 
 
 def delete_prices(*, session: Session, ticker: str) -> int:
-    """Remove every bar of ``ticker`` (before a full re-sync after a restatement)."""
+    """Remove every bar of ``ticker`` (maintenance; ingest never deletes stored bars)."""
     result = session.execute(delete(Price).where(Price.ticker == ticker))
     return result.rowcount
 
@@ -98,9 +98,14 @@ def record_ingestion(
     restated: bool = False,
     content_hash: str | None = None,
     error: str | None = None,
+    adjustment: str | None = None,
     flow_run_id: str | None = None,
 ) -> Ingestion:
-    """Add one row to ``ingestions`` describing a fetch attempt (times default to now)."""
+    """Add one row to ``ingestions`` describing a fetch attempt (times default to now).
+
+    ``adjustment`` says how the ingest changed the source's numbers (splits adjusted for, a
+    restatement's factors); None when it stored them as they came.
+    """
     if status not in INGESTION_STATUSES:
         raise ValueError(f"ingestion status must be one of {INGESTION_STATUSES}, not {status!r}")
     now = utcnow()
@@ -119,6 +124,7 @@ def record_ingestion(
         restated=bool(restated),
         content_hash=content_hash,
         error=error,
+        adjustment=adjustment,
         flow_run_id=flow_run_id,
     )
     session.add(ingestion)

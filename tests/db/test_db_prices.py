@@ -147,6 +147,7 @@ def test_record_ingestion(session, row_count) -> None:
         last_date=dt.date(2024, 6, 28),
         restated=True,
         content_hash="ab" * 32,
+        adjustment="4:1 split on 2021-07-20 adjusted for (5,659 earlier bars)",
         flow_run_id="run-1",
     )
     assert ingestion.id is not None
@@ -156,6 +157,7 @@ def test_record_ingestion(session, row_count) -> None:
     assert stored.started_at == started
     assert stored.started_at.tzinfo is not None
     assert stored.restated is True
+    assert stored.adjustment == "4:1 split on 2021-07-20 adjusted for (5,659 earlier bars)"
     latest = latest_ingestion(session=session, ticker="NVDA")
     assert latest is not None and latest.status == "failed"
 

@@ -245,10 +245,64 @@ def test_restated_history_and_failed_download_are_flags():
     findings = by_metric(
         data_quality(prices_on(DAYS), now=now, restated=True, download_failed=True)
     )
-    assert findings["history_restated"].breached and findings["history_restated"].severity == "info"
+    restated = findings["history_restated"]
+    assert restated.breached and restated.severity == "warning"
     assert (
         findings["download_failed"].breached and findings["download_failed"].severity == "warning"
     )
+
+
+def test_the_restatement_alert_names_its_factor():
+    now = session_close(DAYS[-1]) + pd.Timedelta(hours=1)
+    what = "adj_close x0.999 on 6,428 stored bars from 1999-01-22 to 2024-08-08"
+    restated = by_metric(data_quality(prices_on(DAYS), now=now, restatement=what))
+    finding = restated["history_restated"]
+    assert finding.breached and finding.severity == "warning"
+    assert f"restated: {what};" in finding.message
+
+
+def volume_findings(volume: np.ndarray, **config) -> dict:
+    prices = prices_on(DAYS[: len(volume)])
+    prices["volume"] = volume
+    now = session_close(DAYS[len(volume) - 1]) + pd.Timedelta(hours=1)
+    return by_metric(data_quality(prices, now=now, config=DriftConfig(**config)))
+
+
+def test_steady_volumes_raise_no_volume_finding():
+    findings = volume_findings(np.round(np.random.default_rng(3).uniform(2e6, 6e6, 100), -2))
+    assert findings["zero_volume_sessions"].value == 0
+    assert findings["repeated_volume_sessions"].value == 1
+    assert findings["volume_jump_ratio"].value < 3
+    assert not any(f.breached for f in findings.values())
+
+
+def test_three_identical_volumes_20x_too_low_are_found():
+    volume = np.round(np.random.default_rng(3).uniform(2e6, 6e6, 100), -2)
+    volume[-5:-2] = 200_000.0  # about 20x below the usual four million
+
+    findings = volume_findings(volume)
+
+    repeated = findings["repeated_volume_sessions"]
+    assert (repeated.value, repeated.breached, repeated.severity) == (3, True, "warning")
+    assert f"to {DAYS[97]}, volume 200,000" in repeated.message
+    jump = findings["volume_jump_ratio"]
+    assert jump.value > 20 and jump.breached and f"{DAYS[95]}" in jump.message
+    assert "below the median of the 20 sessions before" in jump.message
+
+
+def test_zero_volume_and_a_jump_are_found_in_the_lookback_only():
+    volume = np.full(100, 4_000_000.0) + 100 * (np.arange(100) % 2)
+    volume[-3] = 0.0
+    volume[-10] = 100_000_000.0  # 25x
+    findings = volume_findings(volume)
+    zero = findings["zero_volume_sessions"]
+    assert zero.value == 1 and zero.breached and str(DAYS[97]) in zero.message
+    jump = findings["volume_jump_ratio"]
+    assert jump.value == pytest.approx(25, rel=1e-3) and jump.breached
+    assert "above the median" in jump.message
+    # Older than the lookback: history, not a feed that is broken now.
+    quiet = volume_findings(volume, volume_lookback=2)
+    assert not any(quiet[m].breached for m in ("zero_volume_sessions", "volume_jump_ratio"))
 
 
 def test_run_checks_returns_every_metric_once_judged_or_not():
@@ -256,7 +310,7 @@ def test_run_checks_returns_every_metric_once_judged_or_not():
     prices = prices_on(days, close=100 * np.exp(np.cumsum(np.resize(quantiles(61), len(days)))))
     findings = run_checks(prices, now=session_close(days[-1]) + pd.Timedelta(hours=1))
     metrics = [finding.metric for finding in findings]
-    assert len(metrics) == len(set(metrics)) == 15
+    assert len(metrics) == len(set(metrics)) == 18
     assert {f.kind for f in findings} == {
         "data_drift",
         "performance_drift",
