@@ -84,9 +84,11 @@ def _counts(counter: dict[str, int]) -> str:
 
 
 @task(cache_policy=NO_CACHE)
-def sessions_in_range(source: str, ticker: str, start: dt.date, end: dt.date) -> list[dt.date]:
+def sessions_in_range(
+    source: str, ticker: str, start: dt.date, end: dt.date, adjust_splits: bool
+) -> list[dt.date]:
     """The sessions in [start, end] that the source has bars for, oldest first."""
-    frame = load_prices(source, ticker, start=start, as_of=end)
+    frame = load_prices(source, ticker, start=start, as_of=end, adjust_splits=adjust_splits)
     return [day.date() for day in frame.index if start <= day.date() <= end]
 
 
@@ -107,6 +109,7 @@ def backfill(
     end: dt.date | None = None,
     mode: Mode = "auto",
     redo: bool = False,
+    adjust_splits: bool = False,
 ) -> BackfillSummary:
     """Run the daily pipeline for every session from ``start`` to ``end`` the source has."""
     if start is None or end is None or start > end:
@@ -115,7 +118,7 @@ def backfill(
     settings = get_settings()
     ticker = normalize_ticker(ticker)
     engine = open_store(settings.database_url)
-    sessions = sessions_in_range(source, ticker, start, end)
+    sessions = sessions_in_range(source, ticker, start, end, adjust_splits)
     if not sessions:
         raise BackfillError(f"{source} has no {ticker} sessions from {start} to {end}")
     done = set() if redo else stored_sessions(engine, ticker, start, end)
@@ -134,6 +137,7 @@ def backfill(
                 as_of=day,
                 mode=mode,
                 flow_run_id=flow_run.id,
+                adjust_splits=adjust_splits,
             )
         except NvdaForecastError as error:
             raise BackfillError(

@@ -26,6 +26,7 @@ def daily_forecast(
     source: str = "yahoo",
     as_of: dt.date | None = None,
     mode: Mode = "auto",
+    adjust_splits: bool = False,
 ) -> RunSummary:
     """Forecast the next close of one ticker and store everything the run learned."""
     settings = get_settings()
@@ -38,6 +39,7 @@ def daily_forecast(
         as_of=as_of,
         mode=mode,
         flow_run_id=flow_run.id,
+        adjust_splits=adjust_splits,
     )
     publish_report(summary, record)
     return summary

@@ -120,13 +120,19 @@ def forecast_day(
     as_of: dt.date | None,
     mode: Mode,
     flow_run_id: str | None,
+    adjust_splits: bool = False,
 ) -> tuple[RunSummary, pd.DataFrame]:
     """Run steps 1-9 for one ticker and day; return the summary and the record to chart."""
     logger = get_run_logger()
     clock = _Clock()
     with clock.step("ingest"):
         ingested = ingest(
-            engine, ticker=ticker, source=source, as_of=as_of, flow_run_id=flow_run_id
+            engine,
+            ticker=ticker,
+            source=source,
+            as_of=as_of,
+            flow_run_id=flow_run_id,
+            adjust_splits=adjust_splits,
         )
     with clock.step("prepare"):
         prices = load_history(engine, ticker, ingested.last_date)
@@ -193,6 +199,7 @@ def forecast_day(
             train_window=train_window,
             reference=held_out,
             restated=ingested.restatement is not None,
+            restatement=str(ingested.restatement) if ingested.restatement else None,
             download_failed=ingested.download_failed,
             challenger_rejected=None if trained is None else not promotion.promote,
             promotion_reason=promotion.reason,
