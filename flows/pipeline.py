@@ -201,7 +201,7 @@ def forecast_day(
             restated=ingested.restatement is not None,
             restatement=str(ingested.restatement) if ingested.restatement else None,
             download_failed=ingested.download_failed,
-            challenger_rejected=None if trained is None else not promotion.promote,
+            challenger_rejected=None if trained is None or replay else not promotion.promote,
             promotion_reason=promotion.reason,
             config=settings.drift,
         )

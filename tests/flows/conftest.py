@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
 from db.engine import dispose_engines
@@ -38,3 +41,18 @@ def flow_settings(monkeypatch, database_url, tmp_path, prefect_server) -> str:
     get_settings.cache_clear()
     yield database_url
     dispose_engines()
+
+
+def yahoo_export(frame: pd.DataFrame, path: Path) -> str:
+    """Write bars in the website export's layout (``Date,Open,High,Low,Close,Adj Close,Volume``)
+    and return the ``csv:`` source that reads them."""
+    columns = {"open": "Open", "high": "High", "low": "Low", "close": "Close"}
+    columns |= {"adj_close": "Adj Close", "volume": "Volume"}
+    frame.rename(columns=columns).rename_axis("Date").to_csv(path)
+    return f"csv:{path}"
+
+
+@pytest.fixture
+def write_yahoo_export():
+    """:func:`yahoo_export`, for tests that feed the flow a file."""
+    return yahoo_export

@@ -74,14 +74,6 @@ def ingestions(url: str) -> list[Ingestion]:
         return list(session.scalars(select(Ingestion).order_by(Ingestion.id)))
 
 
-def write_yahoo_export(frame: pd.DataFrame, path: Path) -> str:
-    """The website export's layout: ``Date,Open,High,Low,Close,Adj Close,Volume``."""
-    columns = {"open": "Open", "high": "High", "low": "Low", "close": "Close"}
-    columns |= {"adj_close": "Adj Close", "volume": "Volume"}
-    frame.rename(columns=columns).rename_axis("Date").to_csv(path)
-    return f"csv:{path}"
-
-
 def write_yfinance_csv(frame: pd.DataFrame, path: Path) -> str:
     """``yf.download(...).to_csv()``: the three-line ``Price`` / ``Ticker`` / ``Date`` header."""
     order = ["adj_close", "close", "high", "low", "open", "volume"]
@@ -98,7 +90,9 @@ def write_yfinance_csv(frame: pd.DataFrame, path: Path) -> str:
     return f"csv:{path}"
 
 
-def test_a_readjusted_file_with_an_earlier_as_of_keeps_the_later_bars(stored, sample, tmp_path):
+def test_a_readjusted_file_with_an_earlier_as_of_keeps_the_later_bars(
+    write_yahoo_export, stored, sample, tmp_path
+):
     readjusted = sample.loc[: pd.Timestamp(AS_OF)].copy()
     readjusted["adj_close"] *= 0.999  # what a dividend re-adjustment looks like
     source = write_yahoo_export(readjusted, tmp_path / "NVDA.csv")
@@ -135,7 +129,7 @@ def test_a_yfinance_file_starting_later_keeps_the_earlier_bars(stored, sample, t
 
 
 def test_a_raw_file_ending_before_a_split_does_not_rewrite_the_stored_bars(
-    stored, sample, tmp_path
+    write_yahoo_export, stored, sample, tmp_path
 ):
     raw = unadjusted(sample, {"2021-07-20": 4, "2024-06-10": 10})
     source = write_yahoo_export(raw, tmp_path / "raw.csv")
@@ -148,7 +142,9 @@ def test_a_raw_file_ending_before_a_split_does_not_rewrite_the_stored_bars(
     assert ingestions(stored)[-1].status == "failed"
 
 
-def test_a_restatement_with_two_factors_is_refused_and_nothing_changes(stored, sample, tmp_path):
+def test_a_restatement_with_two_factors_is_refused_and_nothing_changes(
+    write_yahoo_export, stored, sample, tmp_path
+):
     mixed = sample.copy()
     mixed.loc[:"2009-12-31", "adj_close"] *= 0.999
     mixed.loc["2010-01-04":, "adj_close"] *= 0.998
@@ -169,7 +165,9 @@ def test_a_restatement_with_two_factors_is_refused_and_nothing_changes(stored, s
     assert (record.status, record.error, record.rows_upserted) == ("failed", message, 0)
 
 
-def test_a_failed_file_with_a_partial_last_bar_is_recorded(stored, sample, tmp_path):
+def test_a_failed_file_with_a_partial_last_bar_is_recorded(
+    write_yahoo_export, stored, sample, tmp_path
+):
     partial = sample.copy()
     partial.loc[partial.index[-1], "volume"] = 41_234_567.0  # a snapshot during the session
     source = write_yahoo_export(partial, tmp_path / "NVDA.csv")
@@ -193,7 +191,9 @@ def unadjusted(frame: pd.DataFrame, splits: dict[str, float]) -> pd.DataFrame:
     return raw
 
 
-def test_an_unadjusted_file_is_refused_or_adjusted_when_asked(flow_settings, sample, tmp_path):
+def test_an_unadjusted_file_is_refused_or_adjusted_when_asked(
+    write_yahoo_export, flow_settings, sample, tmp_path
+):
     source = write_yahoo_export(
         unadjusted(sample, {"2021-07-20": 4, "2024-06-10": 10}), tmp_path / "raw.csv"
     )

@@ -1,0 +1,120 @@
+"""`backfill`: the daily pipeline for every session of a range, in one flow run.
+
+A backfilled day writes what the daily run writes; a rerun skips what is stored (idempotent) and
+continues after an interruption (resumable); a bad day stops with one line naming it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from db.engine import dispose_engines, get_engine, unit_of_work
+from db.models import ModelVersion, Prediction
+from flows.backfill import BackfillError, backfill
+from flows.daily import daily_forecast
+from flows.tasks import live_models
+from forecasting.errors import NvdaForecastError
+
+pytestmark = pytest.mark.slow
+
+START, END = dt.date(2005, 1, 3), dt.date(2005, 1, 14)  # 10 NYSE sessions
+
+
+def served(url: str) -> dict[dt.date, float]:
+    with unit_of_work(get_engine(url)) as session:
+        rows = session.scalars(select(Prediction).where(Prediction.kind == "forecast")).all()
+        return {row.as_of_date: row.predicted_close for row in rows}
+
+
+def rows(url: str) -> dict[str, int]:
+    with unit_of_work(get_engine(url)) as session:
+        return {
+            "predictions": session.scalar(select(func.count()).select_from(Prediction)),
+            "model_versions": session.scalar(select(func.count()).select_from(ModelVersion)),
+        }
+
+
+def test_backfill_runs_every_session_once_and_a_rerun_changes_nothing(flow_settings):
+    summary = backfill(ticker="nvda", source="sample", start=START, end=END)
+
+    assert (summary.ticker, summary.sessions, summary.ran, summary.skipped) == ("NVDA", 10, 10, 0)
+    assert summary.actions == {"retrain": 1, "finetune": 9}
+    assert sum(summary.served_by.values()) == 10
+    assert {"train", "evaluate", "persist"} <= set(summary.step_seconds)
+    forecasts = served(flow_settings)
+    assert sorted(forecasts) == [
+        START + dt.timedelta(days=d) for d in (0, 1, 2, 3, 4, 7, 8, 9, 10, 11)
+    ]
+    before = rows(flow_settings)
+    with unit_of_work(get_engine(flow_settings)) as session:
+        contenders = session.scalar(
+            select(func.count()).select_from(Prediction).where(Prediction.kind == "contender")
+        )
+        assert contenders == 20  # the LSTM's and naive's own forecast, every session
+        versions = session.scalars(select(ModelVersion).order_by(ModelVersion.id)).all()
+        # Every session's model is fitted through that session: staleness 0 all along.
+        assert [v.train_end for v in versions] == sorted(forecasts)
+
+    again = backfill(ticker="NVDA", source="sample", start=START, end=END)
+    assert (again.ran, again.skipped) == (0, 10)
+    assert rows(flow_settings) == before and served(flow_settings) == forecasts
+
+
+def test_a_backfilled_day_is_the_day_a_daily_run_would_have_stored(
+    flow_settings, monkeypatch, tmp_path
+):
+    from forecasting.config import get_settings
+
+    backfill(ticker="NVDA", source="sample", start=START, end=dt.date(2005, 1, 5))
+    backfilled = served(flow_settings)
+
+    # The same days run one by one, each as a fresh process would (no model kept in memory).
+    daily_url = f"sqlite:///{tmp_path / 'daily.db'}"
+    monkeypatch.setenv("DATABASE_URL", daily_url)
+    monkeypatch.setenv("NVDA_FORECAST_ARTIFACT_ROOT", str(tmp_path / "daily-artifacts"))
+    get_settings.cache_clear()
+    for day in sorted(backfilled):
+        live_models.forget("NVDA")
+        daily_forecast(ticker="NVDA", source="sample", as_of=day)
+    live = served(daily_url)
+    dispose_engines()
+
+    assert sorted(live) == sorted(backfilled)
+    for day, close in backfilled.items():
+        assert live[day] == pytest.approx(close, rel=1e-9), day
+
+
+def test_a_bad_day_stops_the_backfill_and_a_rerun_continues(flow_settings, monkeypatch):
+    import flows.backfill
+
+    real = flows.backfill.forecast_day
+    bad_day = dt.date(2005, 1, 6)
+
+    def failing(*args, as_of, **kwargs):
+        if as_of == bad_day:
+            raise NvdaForecastError("injected: the file has a gap")
+        return real(*args, as_of=as_of, **kwargs)
+
+    monkeypatch.setattr(flows.backfill, "forecast_day", failing)
+    with pytest.raises(BackfillError) as raised:
+        backfill(ticker="NVDA", source="sample", start=START, end=END)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "stopped at 2005-01-06: injected: the file has a gap" in message
+    assert "the 3 sessions before it are stored" in message
+    assert sorted(served(flow_settings)) == [START, dt.date(2005, 1, 4), dt.date(2005, 1, 5)]
+
+    monkeypatch.setattr(flows.backfill, "forecast_day", real)
+    resumed = backfill(ticker="NVDA", source="sample", start=START, end=END)
+    assert (resumed.ran, resumed.skipped) == (7, 3)
+    assert len(served(flow_settings)) == 10
+
+
+def test_a_range_without_sessions_is_one_clear_line(flow_settings):
+    with pytest.raises(BackfillError, match="sample has no NVDA sessions from 2030-01-02"):
+        backfill(ticker="NVDA", source="sample", start=dt.date(2030, 1, 2), end=dt.date(2030, 1, 9))
+    with pytest.raises(BackfillError, match="--from <= --to"):
+        backfill(ticker="NVDA", source="sample", start=END, end=START)
