@@ -16,7 +16,7 @@ from db.models import ModelVersion, Prediction
 from flows.backfill import BackfillError, backfill
 from flows.daily import daily_forecast
 from flows.tasks import live_models
-from forecasting.errors import NvdaForecastError
+from forecasting.errors import EmptyDataError, NvdaForecastError
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +114,7 @@ def test_a_bad_day_stops_the_backfill_and_a_rerun_continues(flow_settings, monke
 
 
 def test_a_range_without_sessions_is_one_clear_line(flow_settings):
-    with pytest.raises(BackfillError, match="sample has no NVDA sessions from 2030-01-02"):
+    with pytest.raises(EmptyDataError, match="has no NVDA rows from 2030-01-02 to 2030-01-09"):
         backfill(ticker="NVDA", source="sample", start=dt.date(2030, 1, 2), end=dt.date(2030, 1, 9))
     with pytest.raises(BackfillError, match="--from <= --to"):
         backfill(ticker="NVDA", source="sample", start=END, end=START)

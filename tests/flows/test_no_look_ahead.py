@@ -81,6 +81,8 @@ def same(left: dict, right: dict) -> None:
             same(a, b)
         elif isinstance(a, float) and math.isnan(a):
             assert b is None or math.isnan(b), key
+        elif not isinstance(a, float):
+            assert a == b, key
         else:
             assert a == pytest.approx(b, rel=1e-9, nan_ok=True), key
 
