@@ -218,14 +218,22 @@ def _store_forecasts(session, history: History, amd_id: int) -> None:
             "upper_95": predicted + 2.5,
         }
         version_id = _forecaster(history, i)
-        replace_predictions(
-            session=session,
-            ticker="NVDA",
-            as_of_date=_day(i),
-            model_version_id=version_id,
-            kind="forecast",
-            rows=[row],
-        )
+        # The LSTM served every day; the naive contender's intervals are wider.
+        naive = row | {"predicted_close": base, "lower_95": base - 4.0, "upper_95": base + 4.0}
+        for kind, method, values, model_id in (
+            ("forecast", "lstm", row, version_id),
+            ("contender", "lstm", row, version_id),
+            ("contender", "naive", naive, None),
+        ):
+            replace_predictions(
+                session=session,
+                ticker="NVDA",
+                as_of_date=_day(i),
+                model_version_id=model_id,
+                kind=kind,
+                method=method,
+                rows=[values],
+            )
         history.forecasts.append(row | {"as_of_date": _day(i), "model_version_id": version_id})
     test_rows = [
         {"target_date": _day(i), "base_close": 1.0, "predicted_close": 1.0} for i in range(40, 49)

@@ -108,3 +108,45 @@ def test_ensure_schema_refuses_tables_without_history(bare_engine: Engine) -> No
         connection.execute(text("CREATE TABLE somebody_elses (id INTEGER)"))
     with pytest.raises(SchemaMismatchError, match="no migration history"):
         ensure_schema(bare_engine)
+
+
+def test_0003_keeps_the_newest_of_duplicate_forecasts_and_downgrades_cleanly(
+    database_url: str, bare_engine: Engine
+) -> None:
+    # A database of the first release, where a retrain and a fine-tune rerun of the same day
+    # each left a forecast row (the unique key included the model version).
+    upgrade(database_url, "0002")
+    version = (
+        "INSERT INTO model_versions (id, ticker, created_at, kind, as_of_date, hyperparameters,"
+        " feature_config, config_hash, train_start, train_end, status) VALUES"
+        " ({id}, 'NVDA', '2025-01-02 00:00:00', '{kind}', '2025-01-02', '{{}}', '{{}}', 'h',"
+        " '2020-01-02', '2024-06-03', '{status}')"
+    )
+    forecast = (
+        "INSERT INTO predictions (id, ticker, model_version_id, as_of_date, target_date, horizon,"
+        " kind, base_close, predicted_close, created_at) VALUES"
+        " ({id}, 'NVDA', {model}, '2025-01-02', '2025-01-03', 1, 'forecast', 120.0, {close},"
+        " '2025-01-02 00:00:00')"
+    )
+    with bare_engine.begin() as connection:
+        connection.execute(text(version.format(id=1, kind="retrain", status="retired")))
+        connection.execute(text(version.format(id=2, kind="finetune", status="champion")))
+        connection.execute(text(forecast.format(id=1, model=1, close=120.13)))
+        connection.execute(text(forecast.format(id=2, model=2, close=120.21)))
+
+    upgrade(database_url)
+
+    with bare_engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT id, method, predicted_close FROM predictions ORDER BY id")
+        ).all()
+        viewed = connection.execute(text("SELECT method FROM forecast_accuracy")).all()
+    assert [tuple(row) for row in rows] == [(2, "lstm", 120.21)]
+    assert [tuple(row) for row in viewed] == [("lstm",)]
+    # One served forecast per day is now the schema's rule, not only the code's.
+    with pytest.raises(Exception, match=r"(?i)unique"), bare_engine.begin() as connection:
+        connection.execute(text(forecast.format(id=3, model=1, close=119.0)))
+
+    downgrade(database_url, "0002")
+    with bare_engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM predictions")).scalar() == 1

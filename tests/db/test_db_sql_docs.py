@@ -190,6 +190,22 @@ def _freshness(h) -> list[tuple]:
     return [("AMD", amd, h.day(7), h.day(7)), ("NVDA", nvda, h.day(69), h.day(69))]
 
 
+def _contenders(h) -> list[tuple]:
+    arrived = _arrived(h)
+
+    def summary(method: str, point: str, lower: Callable, upper: Callable) -> tuple:
+        errors = [abs(r[point] - r["actual"]) for r in arrived]
+        inside = [int(lower(r) <= r["actual"] <= upper(r)) for r in arrived]
+        return (method, len(arrived), _mean(errors), _mean(inside))
+
+    return [
+        summary("lstm", "predicted_close", lambda r: r["lower_95"], lambda r: r["upper_95"]),
+        summary(
+            "naive", "base_close", lambda r: r["base_close"] - 4, lambda r: r["base_close"] + 4
+        ),
+    ]
+
+
 EXPECTED: dict[int, Callable[[Any], list[tuple]]] = {
     1: _latest_forecast,
     2: _accuracy_vs_naive,
@@ -203,6 +219,7 @@ EXPECTED: dict[int, Callable[[Any], list[tuple]]] = {
     10: _accuracy_by_version,
     11: _worst_misses,
     12: _freshness,
+    13: _contenders,
 }
 
 
