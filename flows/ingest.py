@@ -16,7 +16,7 @@ from prefect import get_run_logger, task
 
 from db.engine import Engine, unit_of_work
 from db.repository import latest_price_date, read_prices, record_ingestion, upsert_prices
-from flows.retry import IO_OPTIONS, io_task
+from flows.retry import IO_OPTIONS
 from forecasting.calendar import previous_trading_day
 from forecasting.errors import (
     DataSourceError,
@@ -50,14 +50,14 @@ class Ingested:
     """What the ingest changed in the source's numbers (``ingestions.adjustment``)."""
 
 
-@io_task
+@task(name="ingest: last stored bar", **IO_OPTIONS)
 def last_stored_date(engine: Engine, ticker: str) -> dt.date | None:
     """Date of the newest stored bar for the ticker."""
     with unit_of_work(engine) as session:
         return latest_price_date(session=session, ticker=ticker)
 
 
-@task(**IO_OPTIONS, timeout_seconds=180)
+@task(name="ingest: download", **IO_OPTIONS, timeout_seconds=180)
 def download(
     source: str,
     ticker: str,
@@ -78,7 +78,7 @@ def download(
     return frame
 
 
-@io_task
+@task(name="ingest: check restatement", **IO_OPTIONS)
 def check_restatement(
     engine: Engine, ticker: str, source: str, fetched: pd.DataFrame
 ) -> Resync | None:
@@ -122,7 +122,7 @@ def describe_adjustment(fetched: pd.DataFrame, restatement: Resync | None) -> st
     return "; ".join(parts) or None
 
 
-@io_task
+@task(name="ingest: store", **IO_OPTIONS)
 def store_prices(
     engine: Engine,
     ticker: str,
@@ -166,7 +166,7 @@ def store_prices(
     )
 
 
-@io_task
+@task(name="ingest: record failure", **IO_OPTIONS)
 def record_failed_download(
     engine: Engine,
     ticker: str,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from prefect import get_run_logger
+from prefect import get_run_logger, task
 
 from db.engine import Engine, unit_of_work
 from db.repository import (
@@ -27,7 +27,7 @@ from db.repository import (
     stored_artifact,
     upsert_model_version,
 )
-from flows.retry import io_task
+from flows.retry import IO_OPTIONS
 from flows.storage import remove_model
 from flows.watch import StoredAlert, store_findings
 from forecasting.alerting import Finding
@@ -108,7 +108,7 @@ def forecast_rows(forecast: Forecast) -> list[dict[str, Any]]:
     ]
 
 
-@io_task
+@task(name="persist", **IO_OPTIONS)
 def persist_run(engine: Engine, record: RunRecord) -> Persisted:
     """Write model version, evaluations, predictions, drift metrics and alerts: one transaction."""
     replaced_files: list[str] = []

@@ -15,12 +15,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 import keras
 import pandas as pd
-from prefect import get_run_logger
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from db.engine import Engine
 from flows.ingest import Ingested, ingest
 from flows.persist import Candidate, Persisted, RunRecord, persist_run
-from flows.retry import compute_task
 from flows.summary import RunSummary
 from flows.tasks import (
     Champion,
@@ -282,7 +282,7 @@ def _train(
     return Trained("retrain", retrained.result, held_out.record, held_out.test_loss)
 
 
-@compute_task
+@task(name="promote", cache_policy=NO_CACHE)
 def judge_candidate(
     trained: Trained | None,
     *,
@@ -319,7 +319,7 @@ def judge_candidate(
     return Promotion(verdict.promote, f"{verdict.reason} on {shared} shared days")
 
 
-@compute_task
+@task(name="serve", cache_policy=NO_CACHE)
 def choose_forecast(
     contenders: Contenders,
     record: Record,

@@ -14,7 +14,8 @@ from typing import Any
 
 import keras
 import pandas as pd
-from prefect import get_run_logger
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from db.engine import Engine, get_engine, mask_url, unit_of_work
 from db.migrate import ensure_schema
@@ -26,7 +27,7 @@ from db.repository import (
     read_walk_forward,
 )
 from flows.progress import TrainingProgress
-from flows.retry import compute_task, io_task
+from flows.retry import IO_OPTIONS, io_task
 from flows.storage import load_stored_model, store_model
 from forecasting.baselines import naive_volatility_forecasts
 from forecasting.config import FeatureConfig, ServingConfig, TrainingConfig
@@ -63,20 +64,20 @@ def open_store(database_url: str) -> Engine:
     return engine
 
 
-@io_task
+@task(name="prepare: read bars", **IO_OPTIONS)
 def load_history(engine: Engine, ticker: str, as_of: dt.date) -> pd.DataFrame:
     """Read the stored bars up to the as-of date: features come from the database."""
     with unit_of_work(engine) as session:
         return read_prices(session=session, ticker=ticker, end=as_of)
 
 
-@compute_task
+@task(name="prepare", cache_policy=NO_CACHE)
 def prepare_data(prices: pd.DataFrame, config: FeatureConfig) -> PreparedData:
     """Turn bars into windows, split chronologically, fit scaling on training data."""
     return prepare(prices, config)
 
 
-@io_task
+@task(name="decide: find champion", **IO_OPTIONS)
 def find_champion(engine: Engine, ticker: str) -> Champion | None:
     """Look up the current champion model version."""
     with unit_of_work(engine) as session:
@@ -98,7 +99,7 @@ def find_champion(engine: Engine, ticker: str) -> Champion | None:
         )
 
 
-@compute_task
+@task(name="decide", cache_policy=NO_CACHE)
 def decide_training(
     *,
     mode: Mode,
@@ -169,7 +170,7 @@ def _file_intact(champion: Champion) -> bool:
     return path.is_file() and file_sha256(path) == champion.sha256
 
 
-@io_task
+@task(name="decide: load champion", **IO_OPTIONS)
 def load_champion_model(ticker: str, champion: Champion) -> keras.Model | ModelArtifactError:
     """Load the champion's weights, checking their sha256; a broken file comes back as its error.
 
@@ -196,7 +197,7 @@ class Retrained:
     held_out: HeldOut
 
 
-@compute_task
+@task(name="train: retrain", cache_policy=NO_CACHE)
 def retrain_candidate(
     data: PreparedData, config: TrainingConfig, serving: ServingConfig
 ) -> Retrained:
@@ -222,7 +223,7 @@ def retrain_candidate(
     return Retrained(result, held_out)
 
 
-@compute_task
+@task(name="train: fine-tune", cache_policy=NO_CACHE)
 def fine_tune_candidate(
     ticker: str, base: keras.Model, data: PreparedData, config: TrainingConfig
 ) -> TrainingResult:
@@ -244,7 +245,7 @@ class Record:
     """The test window of the newest retrain stored as of the day."""
 
 
-@io_task
+@task(name="evaluate: walk-forward record", **IO_OPTIONS)
 def read_record(engine: Engine, ticker: str, through: dt.date, window: int) -> Record:
     """Read the realized walk-forward record up to the as-of date, and nothing after it."""
     with unit_of_work(engine) as session:
@@ -265,7 +266,7 @@ class Contenders:
     naive: Forecast
 
 
-@compute_task
+@task(name="predict", cache_policy=NO_CACHE)
 def forecast_contenders(
     model: keras.Model,
     data: PreparedData,
@@ -286,7 +287,7 @@ def forecast_contenders(
     return Contenders(lstm=lstm_forecast(model, data, quantiles), naive=naive_forecast(baseline))
 
 
-@io_task
+@task(name="persist: save model", **IO_OPTIONS)
 def save_candidate(
     model: keras.Model, *, root: str, ticker: str, as_of: dt.date, kind: str
 ) -> tuple[str, str]:
