@@ -48,6 +48,7 @@ from forecasting.evaluation import (
     Forecast,
     RecordMetrics,
     record_metrics,
+    same_days,
     skills_on_same_days,
     student_t_loss,
 )
@@ -93,7 +94,7 @@ class Served:
     lstm: RecordMetrics | None
     """The LSTM over the deciding record (walk-forward, or held-out while that is short)."""
     naive: RecordMetrics | None
-    """The naive + volatility baseline over its own newest realized forecasts."""
+    """The naive + volatility baseline on the same realized days as ``lstm``."""
 
 
 class _Clock:
@@ -343,7 +344,9 @@ def choose_forecast(
     )
     get_run_logger().info("serving: %s (%s)", decision.method, decision.reason)
     forecast = contenders.lstm if decision.method == "lstm" else contenders.naive
-    return Served(forecast, decision, lstm, record_metrics(record.naive))
+    # The baseline on the very days that decided: same window, same closes.
+    naive = record_metrics(same_days(contenders.baseline, deciding))
+    return Served(forecast, decision, lstm, naive)
 
 
 def _metrics(served: Served, test_loss: float | None, data: PreparedData) -> dict:

@@ -258,12 +258,14 @@ def read_record(engine: Engine, ticker: str, through: dt.date, window: int) -> R
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Contenders:
     """Each forecaster's forecast of the next session."""
 
     lstm: Forecast
     naive: Forecast
+    baseline: pd.DataFrame
+    """The naive + volatility forecasts of every past day, to score it on the LSTM's days."""
 
 
 @task(name="predict", cache_policy=NO_CACHE)
@@ -284,7 +286,11 @@ def forecast_contenders(
         volatility_window=features.volatility_window,
         calibration_window=serving.calibration_window,
     )
-    return Contenders(lstm=lstm_forecast(model, data, quantiles), naive=naive_forecast(baseline))
+    return Contenders(
+        lstm=lstm_forecast(model, data, quantiles),
+        naive=naive_forecast(baseline),
+        baseline=baseline,
+    )
 
 
 @task(name="persist: save model", **IO_OPTIONS)

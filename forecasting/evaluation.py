@@ -440,3 +440,28 @@ def scores_signed(record: pd.DataFrame) -> np.ndarray:
     realized = np.log(record["actual_close"] / record["base_close"]).to_numpy(dtype="float64")
     location = np.log(record["predicted_close"] / record["base_close"]).to_numpy(dtype="float64")
     return (realized - location) / record["scale"].to_numpy(dtype="float64")
+
+
+def same_days(baseline: pd.DataFrame, record: pd.DataFrame) -> pd.DataFrame:
+    """A baseline's forecasts (indexed by as-of date) of the days a record forecast, as a record.
+
+    Parameters
+    ----------
+    baseline : pandas.DataFrame
+        E.g. :func:`forecasting.baselines.naive_volatility_forecasts` of the history.
+    record : pandas.DataFrame
+        A record (:data:`RECORD_COLUMNS`) whose as-of dates, target dates and actual closes are
+        taken.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`RECORD_COLUMNS` for the days both have, so that two forecasters are scored on the
+        same days and the same closes.
+    """
+    days = record[["as_of_date", "target_date", "actual_close"]]
+    joined = days.merge(
+        baseline.rename_axis("as_of_date").reset_index(), on="as_of_date", how="inner"
+    )
+    joined["scale"] = joined.get("volatility", np.nan)
+    return joined[list(RECORD_COLUMNS)]
