@@ -110,8 +110,8 @@ def _skill_words(skill: float | None) -> str:
 
 def _decision_line(summary: RunSummary) -> str:
     if summary.promoted is None:
-        return f"reuse champion v{summary.champion_version_id}: {summary.reason}"
-    trained = f"{summary.action} -> v{summary.candidate_version_id}"
+        return f"reuse champion model #{summary.champion_version_id}: {summary.reason}"
+    trained = f"{summary.action} -> model #{summary.candidate_version_id}"
     if summary.epochs is not None:
         trained += f" ({summary.epochs} epochs, {summary.train_seconds:.1f} s)"
     verdict = "promoted to champion" if summary.promoted else "rejected"
@@ -158,12 +158,13 @@ def to_text(summary: RunSummary) -> str:
 def _model_lines(summary: RunSummary) -> list[str]:
     s = summary
     if s.promoted is None:
-        lines = [f"- **Reused** champion v{s.champion_version_id}: {s.reason}."]
+        lines = [f"- **Reused** champion model #{s.champion_version_id}: {s.reason}."]
     else:
         training = f" ({s.epochs} epochs, {s.train_seconds:.1f} s)" if s.epochs is not None else ""
         verdict = "promoted to champion" if s.promoted else "**rejected**; the champion forecasts"
+        trained = f"**{s.action.capitalize()}** -> model #{s.candidate_version_id}{training}"
         lines = [
-            f"- **{s.action.capitalize()}** -> v{s.candidate_version_id}{training}, {verdict}.",
+            f"- {trained}, {verdict}.",
             f"- Why {s.action}: {s.reason}.",
             f"- Promotion: {s.promotion_reason}.",
         ]

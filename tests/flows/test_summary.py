@@ -66,7 +66,7 @@ def test_text_summary_names_the_forecast_interval_quality_and_decision():
     assert "Winkler95 17.200 vs naive+vol 17.900" in text
     assert "served by the LSTM: LSTM skill 0.993" in text
     assert "fitted through 2025-02-07 (0 sessions before the as-of date)" in text
-    assert "finetune -> v4 (7 epochs, 3.2 s) promoted to champion" in text
+    assert "finetune -> model #4 (7 epochs, 3.2 s) promoted to champion" in text
     assert "alerts open: none" in text
     assert "stored in sqlite:////tmp/x.db" in text
 
@@ -74,10 +74,10 @@ def test_text_summary_names_the_forecast_interval_quality_and_decision():
 def test_reuse_and_rejection_read_differently():
     reused = summary(promoted=None, candidate_version_id=None, action="reuse", epochs=None)
     assert reused.outcome == "reused"
-    assert "reuse champion v4" in to_text(reused)
+    assert "reuse champion model #4" in to_text(reused)
     rejected = summary(promoted=False, candidate_version_id=5, promotion_reason="worse")
     assert rejected.outcome == "rejected"
-    assert "-> v5 (7 epochs, 3.2 s) rejected" in to_text(rejected)
+    assert "-> model #5 (7 epochs, 3.2 s) rejected" in to_text(rejected)
 
 
 def test_skill_words_do_not_call_a_tie_a_win():
@@ -121,10 +121,10 @@ def test_alerts_are_listed_with_severity_and_new_ones_marked():
 def test_markdown_embeds_the_chart_and_json_dict_is_serialisable():
     markdown = to_markdown(summary(), "data:image/png;base64,AAAA")
     assert markdown.startswith("# NVDA forecast for 2025-02-10")
-    assert "- **Finetune** -> v4 (7 epochs, 3.2 s), promoted to champion." in markdown
+    assert "- **Finetune** -> model #4 (7 epochs, 3.2 s), promoted to champion." in markdown
     assert "- Promotion: skill 0.9932 vs champion 0.9950 (tolerance 0.02)." in markdown
     rejected = to_markdown(summary(promoted=False, candidate_version_id=5))
-    assert "-> v5 (7 epochs, 3.2 s), **rejected**; the champion forecasts." in rejected
+    assert "-> model #5 (7 epochs, 3.2 s), **rejected**; the champion forecasts." in rejected
     assert "![truth vs prediction](data:image/png;base64,AAAA)" in markdown
     as_dict = summary().to_dict()
     assert as_dict["as_of"] == "2025-02-07"
