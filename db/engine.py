@@ -15,7 +15,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 
-from db.errors import DatabaseUnavailableError
+from db.errors import (
+    DatabaseBusyError,
+    DatabaseError,
+    DatabaseFullError,
+    DatabaseReadOnlyError,
+    DatabaseUnavailableError,
+)
 from forecasting.config import get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -75,6 +81,9 @@ def check_connection(engine: Engine) -> None:
         with engine.connect():
             pass
     except DBAPIError as error:
+        translated = database_error(error, engine.url)
+        if translated is not None:
+            raise translated from None
         reason = _reason(error, engine.url)
         raise DatabaseUnavailableError(
             f"cannot connect to {mask_url(engine.url)} ({reason}); "
@@ -85,9 +94,69 @@ def check_connection(engine: Engine) -> None:
 @contextmanager
 def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
     """One transaction: commits when the block ends, rolls everything back on an exception."""
+    engine = engine or get_engine()
     # expire_on_commit=False: rows returned by repository functions stay readable afterwards.
-    with Session(engine or get_engine(), expire_on_commit=False) as session, session.begin():
+    with (
+        translated_errors(engine.url),
+        Session(engine, expire_on_commit=False) as session,
+        session.begin(),
+    ):
         yield session
+
+
+# SQLite's primary result codes (the low byte of ``sqlite3.Error.sqlite_errorcode``).
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_FULL = 5, 6, 8, 13
+# PostgreSQL SQLSTATEs: read_only_sql_transaction; disk_full, out_of_memory; lock_not_available.
+_PG_READ_ONLY = {"25006"}
+_PG_FULL = {"53100", "53200"}
+_PG_BUSY = {"55P03"}
+
+
+@contextmanager
+def translated_errors(url: URL) -> Iterator[None]:
+    """Turn the driver errors a user can act on into one-line `DatabaseError`s.
+
+    The original error stays chained (``__cause__``) for the run's logs; the message has no SQL,
+    no parameters and no password.
+    """
+    try:
+        yield
+    except DBAPIError as error:
+        translated = database_error(error, url)
+        if translated is None:
+            raise
+        raise translated from error
+
+
+def database_error(error: DBAPIError, url: URL) -> DatabaseError | None:
+    """The one-line error for a read-only, full or locked database; None for anything else."""
+    where = mask_url(url)
+    reason = _reason(error, url)
+    original = error.orig
+    sqlite_code = getattr(original, "sqlite_errorcode", None)
+    primary = sqlite_code & 0xFF if isinstance(sqlite_code, int) else None
+    sqlstate = getattr(original, "sqlstate", None)
+    if primary == _SQLITE_READONLY or sqlstate in _PG_READ_ONLY:
+        fix = (
+            "give the job write access to the file and its folder"
+            if primary is not None
+            else "connect to the primary server as a role that may write, not to a replica"
+        )
+        return DatabaseReadOnlyError(
+            f"database {where} is read-only ({reason}); {fix}, or point DATABASE_URL at a "
+            "writable database"
+        )
+    if primary == _SQLITE_FULL or sqlstate in _PG_FULL:
+        return DatabaseFullError(
+            f"database {where} is full ({reason}); free space on its volume, then rerun"
+        )
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED) or sqlstate in _PG_BUSY:
+        waited = f" for {SQLITE_BUSY_TIMEOUT_MS / 1000:g} s" if primary is not None else ""
+        return DatabaseBusyError(
+            f"database {where} stayed locked by another process{waited} ({reason}); another "
+            "run or a long transaction holds it: let it finish, then rerun"
+        )
+    return None
 
 
 def _create_engine(url: URL) -> Engine:

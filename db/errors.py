@@ -13,6 +13,18 @@ class DatabaseUnavailableError(DatabaseError):
     """The database cannot be reached or opened; check DATABASE_URL and the server."""
 
 
+class DatabaseBusyError(DatabaseUnavailableError):
+    """Another process held a lock longer than the wait allows; retrying later helps."""
+
+
+class DatabaseReadOnlyError(DatabaseError):
+    """The database refuses writes (file permissions, read-only volume or replica)."""
+
+
+class DatabaseFullError(DatabaseError):
+    """The database's volume or quota is full; free space, then rerun."""
+
+
 class SchemaOutdatedError(DatabaseError):
     """The database schema is older than the code; run ``nvda-forecast db upgrade``."""
 

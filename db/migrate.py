@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
-from db.engine import get_engine, mask_url
+from db.engine import get_engine, mask_url, translated_errors
 from db.errors import SchemaMismatchError, SchemaOutdatedError
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -34,7 +34,7 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at; None when it was never migrated."""
-    with engine.connect() as connection:
+    with translated_errors(engine.url), engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -87,7 +87,7 @@ def _run(engine: Engine, direction: str, revision: str) -> None:
     config = alembic_config()
     # One transaction for the whole migration: PostgreSQL and (with our BEGIN) SQLite both
     # roll back DDL, so a failed upgrade leaves the previous schema intact.
-    with engine.begin() as connection:
+    with translated_errors(engine.url), engine.begin() as connection:
         config.attributes["connection"] = connection
         if direction == "upgrade":
             command.upgrade(config, revision)

@@ -7,9 +7,11 @@ PagerDuty, a custom webhook: create the block once in the UI or with `prefect bl
 
     export PREFECT_API_URL=http://prefect:4200/api
     python deployments/automations.py --block slack-webhook/ops --min-severity warning
-    python deployments/automations.py --block slack-webhook/ops --print   # the YAML, for review
+    python deployments/automations.py --print      # the YAML, for review; no server needed
 
-The printed YAML is what `prefect automation create --from-file` accepts, for GitOps set-ups.
+Rerunning it updates the automation of the same name instead of adding a second one (which would
+notify twice). The printed YAML is what `prefect automation create --from-file` accepts, for
+GitOps set-ups; without --block it carries a placeholder block id to replace.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 from uuid import UUID
 
 import yaml
 from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
+NAME = "nvda-forecast alerts"
+# Printed with --print when no --block is given: replace it with your block's id.
+PLACEHOLDER_BLOCK = UUID(int=0)
 EVENT_PATTERN = "nvda-forecast.alert.*"
 SEVERITIES = ("info", "warning", "critical")
 SUBJECT = (
@@ -31,8 +37,8 @@ SUBJECT = (
 )
 BODY = (
     "{{ event.payload.message }}\n"
-    "metric {{ event.payload.metric }} = {{ event.payload.value }} "
-    "(threshold {{ event.payload.threshold }}), as of {{ event.payload.as_of_date }}, "
+    "metric {{ event.payload.metric }} = {{ event.payload.value_text }} "
+    "(threshold {{ event.payload.threshold_text }}), as of {{ event.payload.as_of_date }}, "
     "flow run {{ event.payload.flow_run_id }}"
 )
 
@@ -43,7 +49,7 @@ def alert_automation(block_document_id: UUID, *, min_severity: str = "info") -> 
         raise ValueError(f"min_severity must be one of {SEVERITIES}, not {min_severity!r}")
     severities = list(SEVERITIES[SEVERITIES.index(min_severity) :])
     return AutomationCore(
-        name="nvda-forecast alerts",
+        name=NAME,
         description=f"Notify on every new nvda-forecast alert of severity {min_severity} or worse.",
         trigger=EventTrigger(
             expect={EVENT_PATTERN},
@@ -59,28 +65,77 @@ def alert_automation(block_document_id: UUID, *, min_severity: str = "info") -> 
     )
 
 
-def _block_document_id(name: str) -> UUID:
-    from prefect.blocks.core import Block
-
-    return Block.load(name)._block_document_id
+class SetupError(Exception):
+    """Something the user must fix first; printed as one line."""
 
 
-def main() -> None:
+def _block_document_id(client, name: str) -> UUID:
+    from prefect.exceptions import ObjectNotFound
+
+    block_type, _, block_name = name.partition("/")
+    if not block_type or not block_name:
+        raise SetupError(f"--block {name!r} must be 'block-type/name', e.g. slack-webhook/ops")
+    try:
+        return client.read_block_document_by_name(block_name, block_type, include_secrets=False).id
+    except ObjectNotFound:
+        raise SetupError(
+            f"notification block {name!r} does not exist on {client.api_url}; create it in the "
+            f"UI (Blocks) or with `prefect block create {block_type}`"
+        ) from None
+
+
+def create_or_update(client, automation: AutomationCore) -> str:
+    """Create the automation, or update the one of the same name; remove duplicates."""
+    existing = client.read_automations_by_name(automation.name)
+    if not existing:
+        return f"created automation {automation.name!r} ({client.create_automation(automation)})"
+    keep, *duplicates = existing
+    client.update_automation(keep.id, automation)
+    for duplicate in duplicates:
+        client.delete_automation(duplicate.id)
+    removed = f"; removed {len(duplicates)} duplicate(s)" if duplicates else ""
+    return f"updated automation {automation.name!r} ({keep.id}){removed}"
+
+
+def to_yaml(automation: AutomationCore) -> str:
+    """The automation as `prefect automation create --from-file` reads it."""
+    text = yaml.safe_dump(json.loads(automation.model_dump_json()), sort_keys=False)
+    (action,) = automation.actions
+    if action.block_document_id == PLACEHOLDER_BLOCK:
+        text = (
+            f"# block_document_id {PLACEHOLDER_BLOCK} is a placeholder: replace it with your\n"
+            "# notification block's id (`prefect block ls`), or rerun with --block TYPE/NAME.\n"
+        ) + text
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--block", required=True, help="notification block, 'block-type/name'")
+    parser.add_argument("--block", help="notification block, 'block-type/name'")
     parser.add_argument("--min-severity", choices=SEVERITIES, default="warning")
     parser.add_argument("--print", action="store_true", help="print the YAML, create nothing")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if not args.print and not args.block:
+        parser.error("--block is required unless --print is given")
+    try:
+        if args.print and not args.block:
+            print(to_yaml(alert_automation(PLACEHOLDER_BLOCK, min_severity=args.min_severity)))
+            return 0
+        from prefect import get_client
 
-    automation = alert_automation(_block_document_id(args.block), min_severity=args.min_severity)
-    if args.print:
-        print(yaml.safe_dump(json.loads(automation.model_dump_json()), sort_keys=False))
-        return
-    from prefect import get_client
-
-    with get_client(sync_client=True) as client:
-        print(f"created automation {client.create_automation(automation)}")
+        with get_client(sync_client=True) as client:
+            block_id = _block_document_id(client, args.block)
+            automation = alert_automation(block_id, min_severity=args.min_severity)
+            print(to_yaml(automation) if args.print else create_or_update(client, automation))
+    except SetupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # the API unreachable, refused, ...: one line, not a traceback
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(f"error: {type(error).__name__}: {reason}; check PREFECT_API_URL", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -30,7 +30,8 @@ def truth_vs_prediction_png(
     axes.set_title(f"{ticker}: next-day close, test window (last {len(frame)} days)")
     axes.set_ylabel("close ($)")
     axes.grid(alpha=0.3)
-    axes.legend(loc="upper left", frameon=False)
+    # Wherever the lines leave room: a fixed corner hid the start of the series.
+    axes.legend(loc="best", frameon=False)
     figure.autofmt_xdate()
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -41,3 +42,8 @@ def truth_vs_prediction_png(
 def png_data_uri(png: bytes) -> str:
     """Embed PNG bytes as a ``data:`` URI, which the Prefect UI renders without a file server."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def chart_markdown(data_uri: str, *, ticker: str) -> str:
+    """The chart as a markdown image, which the Prefect UI shows without printing the URI."""
+    return f"![{ticker}: truth vs prediction over the test window]({data_uri})"

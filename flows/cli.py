@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
+from flows.api import configure_startup_timeout, ensure_api
 from forecasting.errors import NvdaForecastError
 
 
-def _quiet_environment(verbose: bool) -> None:
+def _prepare_environment(verbose: bool) -> None:
     """Set, before TensorFlow and Prefect are imported, how much of their chatter a person sees."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    if verbose:
+        # flows/__init__ defaults it to 3; -v asks for everything.
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    configure_startup_timeout()
     # Flow-run logs still reach the Prefect API (and its UI) at INFO, tracebacks included; the
     # terminal shows the summary or one error line, and every log line with --verbose.
     os.environ.setdefault(
@@ -33,28 +35,24 @@ def _quiet_environment(verbose: bool) -> None:
         warnings.filterwarnings("ignore", category=FutureWarning)
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null: C++ libraries write there, not to sys.stderr."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(null)
-        os.close(saved)
+def _check_source(source: str, ticker: str) -> None:
+    """Fail at once on a bad ``--source`` (a missing or empty file), before the slow imports."""
+    from forecasting.price_files import read_price_csv
+    from forecasting.sources import CsvSource, parse_source
+
+    parsed = parse_source(source)
+    if isinstance(parsed, CsvSource):
+        # A second read in the flow costs milliseconds; loading Prefect and TensorFlow and
+        # starting the API first cost twenty seconds before the same one-line error.
+        read_price_csv(parsed.path, ticker=ticker)
 
 
-def _import_tensorflow(verbose: bool) -> None:
-    if verbose:
-        return
-    # TensorFlow 2.21 prints CUDA-probe and oneDNN lines through absl while its shared
-    # libraries load, before TF_CPP_MIN_LOG_LEVEL is read; later imports are no-ops.
-    with _native_stderr_silenced():
-        import tensorflow  # noqa: F401
+def _start(args: argparse.Namespace) -> None:
+    """Load TensorFlow (quietly) and make sure a Prefect API answers."""
+    from flows.quiet import import_tensorflow
+
+    import_tensorflow()
+    ensure_api()
 
 
 def _date(text: str) -> dt.date:
@@ -109,12 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    _import_tensorflow(args.verbose)
+    _check_source(args.source, args.ticker)
+    if not args.json:
+        print(f"Running the daily forecast for {args.ticker} from {args.source} ...", flush=True)
+    _start(args)
     from flows.daily import daily_forecast
     from flows.summary import to_text
 
-    if not args.json:
-        print(f"Running the daily forecast for {args.ticker} from {args.source} ...", flush=True)
     summary = daily_forecast(
         ticker=args.ticker, source=args.source, as_of=args.as_of, mode=args.mode
     )
@@ -123,7 +122,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    _import_tensorflow(args.verbose)
+    _check_source(args.source, args.ticker)
+    _start(args)
     from flows.deployment import serve
 
     serve(ticker=args.ticker, source=args.source, cron=args.cron)
@@ -163,7 +163,7 @@ COMMANDS = {"run": _run, "serve": _serve, "db": _db, "history": _history, "alert
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nvda-forecast`` console script."""
     args = build_parser().parse_args(argv)
-    _quiet_environment(args.verbose)
+    _prepare_environment(args.verbose)
     try:
         return COMMANDS[args.command](args)
     except NvdaForecastError as error:
@@ -172,6 +172,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        if args.verbose:
+            raise
+        # A bug or an error we have no advice for: still one line; the traceback is in the
+        # run's logs (the Prefect UI) and, with -v, here.
+        print(f"error: {_one_line(error)} (rerun with -v for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""The deployment as code: one schedule, parameters, tags and a concurrency limit of one.
+"""The deployment as code: one per ticker, one schedule, parameters, tags, concurrency.
 
-`nvda-forecast serve` serves it from this process (no work pool needed); `deployments/deploy.py`
-and `deployments/prefect.yaml` register the same deployment with a work pool for production.
+Whichever way it is registered (`nvda-forecast serve`, `deployments/deploy.py`, or `prefect
+deploy` with deployments/prefect.yaml), the deployment is `daily-forecast/<ticker>-daily`:
+registering it again updates it instead of adding a second schedule.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.schedules import Cron, Schedule
 
-DEPLOYMENT_NAME = "nvda-daily"
+FLOW_NAME = "daily-forecast"
 TIMEZONE = "America/New_York"
 # 18:30 New York, Monday to Friday: two and a half hours after the 16:00 close, once Yahoo's
 # daily bar is final. Exchange holidays are handled by the flow (it finds no new session and
@@ -21,9 +22,17 @@ TAGS = ["nvda-forecast", "forecast", "daily"]
 DESCRIPTION = (
     "Download fresh prices, retrain or fine-tune the LSTM, store the forecast, alert on drift."
 )
-# Two runs of the same job must never overlap (they would race on the champion); a late run
-# waits for the earlier one instead of being dropped.
+# Two runs of the same deployment never overlap; a late run waits instead of being dropped.
+# Runs of the same ticker from different deployments are serialized by flows.concurrency.
 CONCURRENCY = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+
+
+def deployment_name(ticker: str = "NVDA") -> str:
+    """``nvda-daily`` for NVDA: the same name from serve, deploy.py and prefect.yaml."""
+    return f"{ticker.lower()}-daily"
+
+
+DEPLOYMENT_NAME = deployment_name()
 
 
 def daily_schedule(cron: str | None = None) -> Schedule:
@@ -36,15 +45,23 @@ def default_parameters(ticker: str = "NVDA", source: str = "yahoo") -> dict[str,
     return {"ticker": ticker, "source": source, "as_of": None, "mode": "auto"}
 
 
+def deployment_options(
+    ticker: str = "NVDA", source: str = "yahoo", cron: str | None = None
+) -> dict[str, Any]:
+    """What every registration of the ticker's deployment shares."""
+    return {
+        "name": deployment_name(ticker),
+        "schedules": [daily_schedule(cron)],
+        "parameters": default_parameters(ticker, source),
+        "tags": TAGS,
+        "description": DESCRIPTION,
+    }
+
+
 def serve(*, ticker: str = "NVDA", source: str = "yahoo", cron: str | None = None) -> None:
-    """Serve the deployment from this process until interrupted."""
+    """Serve the ticker's deployment from this process until interrupted."""
+    from flows.concurrency import ensure_ticker_limit
     from flows.daily import daily_forecast
 
-    daily_forecast.serve(
-        name=DEPLOYMENT_NAME,
-        schedules=[daily_schedule(cron)],
-        parameters=default_parameters(ticker, source),
-        tags=TAGS,
-        description=DESCRIPTION,
-        global_limit=CONCURRENCY,
-    )
+    ensure_ticker_limit(ticker)
+    daily_forecast.serve(**deployment_options(ticker, source, cron), global_limit=CONCURRENCY)

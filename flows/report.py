@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 from prefect import task
-from prefect.artifacts import (
-    create_image_artifact,
-    create_markdown_artifact,
-    create_table_artifact,
-)
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.charts import png_data_uri, truth_vs_prediction_png
+from flows.charts import chart_markdown, png_data_uri, truth_vs_prediction_png
 from flows.summary import RunSummary, forecast_table, to_markdown
 
 
@@ -34,8 +30,10 @@ def publish_report(summary: RunSummary, test_predictions: pd.DataFrame) -> None:
         key=_key(summary, "forecast"),
         description=f"{summary.ticker} next-day forecast with 80% and 95% intervals",
     )
-    create_image_artifact(
-        chart,
+    # The chart alone, as a markdown image: an image artifact's page also prints its URL, and
+    # this one is a ~100 kB data: URI that ran across the page as text.
+    create_markdown_artifact(
+        chart_markdown(chart, ticker=summary.ticker),
         key=_key(summary, "test-window-chart"),
         description="Truth vs prediction over the test window",
     )

@@ -6,6 +6,8 @@ corrupt file or a full disk is not.
 
 from __future__ import annotations
 
+import errno
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -13,16 +15,26 @@ from db.errors import DatabaseUnavailableError
 from forecasting.errors import RateLimitedError, SourceUnavailableError
 
 TRANSIENT_ERRORS = (RateLimitedError, SourceUnavailableError, DatabaseUnavailableError, OSError)
+# OS errors that waiting does not cure: a full disk or quota, a read-only file system, a
+# missing permission. Retrying them only delays the one-line error by a minute.
+PERMANENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT}
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether waiting and trying again may cure ``error``."""
+    if isinstance(error, OSError) and error.errno in PERMANENT_ERRNOS:
+        return False
+    return isinstance(error, TRANSIENT_ERRORS)
 
 
 def _transient(task, task_run, state) -> bool:
     """Retry only when the failure is one that waiting can cure."""
     try:
         state.result()
-    except TRANSIENT_ERRORS:
-        return True
-    except Exception:
-        return False
+    except Exception as error:
+        return is_transient(error)
     return False
 
 

@@ -6,16 +6,26 @@ overwrites the file a stored model version points to.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-import fsspec
-import keras
+from flows.quiet import import_tensorflow
 
-from forecasting.errors import ModelArtifactError
-from forecasting.model import load_model, save_model
+# The first module of the flow to load Keras (flows.daily -> flows.persist -> here): whatever
+# runs the flow (the CLI, `serve`, a worker, `prefect deploy`) gets TensorFlow without its
+# start-up noise. tests/test_import_order.py checks that importing flows.daily prints nothing.
+import_tensorflow()
+
+import fsspec  # noqa: E402
+import keras  # noqa: E402
+
+from forecasting.errors import ModelArtifactError  # noqa: E402
+from forecasting.model import load_model, save_model  # noqa: E402
 
 
 def _is_local(uri: str) -> bool:
@@ -30,22 +40,46 @@ def store_model(
     model: keras.Model, *, root: str, ticker: str, as_of: dt.date, kind: str
 ) -> tuple[str, str]:
     """Save ``model`` under ``root`` and return its URI and sha256."""
-    with tempfile.TemporaryDirectory(prefix="nvda-forecast-") as scratch:
-        staged = Path(scratch) / "model.keras"
-        sha256 = save_model(model, staged)
-        name = f"{ticker}/{as_of.isoformat()}-{kind}-{sha256[:12]}.keras"
-        uri = f"{root.rstrip('/')}/{name}"
-        if _is_local(uri):
-            target = _local_path(uri)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # Copy then rename, so a crash never leaves a truncated file under the final name.
-            partial = target.with_suffix(".keras.partial")
-            partial.write_bytes(staged.read_bytes())
-            os.replace(partial, target)
-        else:
-            with fsspec.open(uri, "wb") as remote:
-                remote.write(staged.read_bytes())
+    try:
+        with tempfile.TemporaryDirectory(prefix="nvda-forecast-") as scratch:
+            staged = Path(scratch) / "model.keras"
+            sha256 = save_model(model, staged)
+            name = f"{ticker}/{as_of.isoformat()}-{kind}-{sha256[:12]}.keras"
+            uri = f"{root.rstrip('/')}/{name}"
+            _publish(staged, uri)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ModelArtifactError(
+                f"no space left to write the model under {root} ({error.strerror}); free some "
+                f"there and in {tempfile.gettempdir()}, or point NVDA_FORECAST_ARTIFACT_ROOT "
+                "at a larger volume"
+            ) from error
+        raise
     return uri, sha256
+
+
+def _publish(staged: Path, uri: str) -> None:
+    """Copy the staged file to ``uri`` so that no reader ever sees a partial file there."""
+    if _is_local(uri):
+        target = _local_path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Copy then rename: a crash or a full disk never leaves a truncated file under the
+        # final name, and the partial copy is removed.
+        partial = target.with_suffix(".keras.partial")
+        try:
+            shutil.copyfile(staged, partial)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return
+    try:
+        with fsspec.open(uri, "wb") as remote:
+            remote.write(staged.read_bytes())
+    except BaseException:
+        # Leave no partial object behind; never let the clean-up hide the write's own error.
+        with contextlib.suppress(Exception):
+            remove_model(uri)
+        raise
 
 
 def load_stored_model(uri: str, *, sha256: str | None) -> keras.Model:

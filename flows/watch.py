@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 import pandas as pd
@@ -72,6 +74,9 @@ class StoredAlert:
             "metric": self.metric,
             "value": self.value,
             "threshold": self.threshold,
+            # For people (notification templates): 1.807 and 449, not 1.8073711174054015, 449.0.
+            "value_text": format_number(self.value),
+            "threshold_text": format_number(self.threshold),
             "message": self.message,
             "as_of_date": self.as_of_date.isoformat(),
             "flow_run_id": self.flow_run_id,
@@ -249,9 +254,14 @@ def deliver(alert: StoredAlert, *, webhook_url: str, notification_block: str) ->
         notify_block(notification_block, alert)
 
 
+def format_number(value: float | None) -> str:
+    """A metric as people read it: four significant digits, no trailing ``.0``."""
+    return "n/a" if value is None else f"{value:.4g}"
+
+
 def alert_event(alert: StoredAlert) -> dict:
     """`nvda-forecast.alert.<kind>` about the ticker, for Prefect Automations to route."""
-    return {
+    event = {
         "event": f"{EVENT_PREFIX}.{alert.kind}",
         "resource": {
             "prefect.resource.id": f"nvda-forecast.ticker.{alert.ticker}",
@@ -261,6 +271,35 @@ def alert_event(alert: StoredAlert) -> dict:
         },
         "payload": alert.payload(),
     }
+    if alert.flow_run_id:
+        # Inside a run Prefect adds the run's resources itself; the on-failure hook runs
+        # outside it, so name the flow run explicitly (the UI links the event to the run).
+        event["related"] = [
+            {
+                "prefect.resource.id": f"prefect.flow-run.{alert.flow_run_id}",
+                "prefect.resource.role": "flow-run",
+            }
+        ]
+    return event
+
+
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+
+
+def mask_urls(text: str) -> str:
+    """``text`` with every URL in it masked (an error message from a notification library)."""
+    return _URL.sub(lambda match: mask_url(match.group(0)), text)
+
+
+def mask_url(url: str) -> str:
+    """``scheme://host[:port]/***``: a webhook's path and query string are its secret."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return "***"
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    hidden = "/***" if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{host}{port}{hidden}"
 
 
 def _logger():
@@ -277,9 +316,21 @@ def post_webhook(url: str, alert: StoredAlert) -> None:
     body.update(alert.payload())
     try:
         response = httpx.post(url, json=body, timeout=WEBHOOK_TIMEOUT_S)
-        response.raise_for_status()
     except httpx.HTTPError as error:
-        _logger().warning("alert %d not delivered to the webhook: %s", alert.id, error)
+        # httpx's messages can quote the URL, whose path carries the token: never log them raw.
+        reason = mask_urls(str(error).replace(url, mask_url(url))) or type(error).__name__
+        _logger().warning(
+            "alert %d not delivered to the webhook %s: %s", alert.id, mask_url(url), reason
+        )
+        return
+    if response.is_error:
+        _logger().warning(
+            "alert %d not delivered to the webhook %s: HTTP %d %s",
+            alert.id,
+            mask_url(url),
+            response.status_code,
+            response.reason_phrase,
+        )
 
 
 def notify_block(name: str, alert: StoredAlert) -> None:
@@ -293,7 +344,8 @@ def notify_block(name: str, alert: StoredAlert) -> None:
             subject=f"nvda-forecast {alert.severity}: {alert.ticker} {alert.kind}",
         )
     except Exception as error:  # a broken channel must not fail the forecast
-        _logger().warning("alert %d not sent through block %s: %s", alert.id, name, error)
+        reason = mask_urls(str(error)) or type(error).__name__
+        _logger().warning("alert %d not sent through block %s: %s", alert.id, name, reason)
 
 
 def record_failed_run(flow, flow_run, state) -> None:

@@ -31,3 +31,18 @@ def test_yahoo_impersonation_works_after_tensorflow_is_loaded(entry):
         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
     )
     assert result.stdout.strip() == "ConnectionError", result.stdout + result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_loading_the_flow_prints_no_tensorflow_start_up_lines():
+    # What a worker, `prefect deploy` and deploy.py do first: import the flow (then compute, when
+    # TensorFlow probes for CUDA). No TF_* variable is set here, as on a fresh worker host.
+    result = subprocess.run(
+        [sys.executable, "-c", "import flows.daily, keras; keras.ops.ones((2,)) + 1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == ""

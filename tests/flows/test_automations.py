@@ -58,3 +58,47 @@ def test_the_action_notifies_through_the_block_and_the_yaml_round_trips(automati
     assert AutomationCore.model_validate(printed) == automation
     with pytest.raises(ValueError, match="min_severity"):
         automations.alert_automation(BLOCK, min_severity="loud")
+
+
+def test_print_needs_no_block_and_no_server(automations, capsys, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:1/api")  # nothing listens there
+    assert automations.main(["--print"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"# block_document_id {automations.PLACEHOLDER_BLOCK} is a place")
+    automation = AutomationCore.model_validate(yaml.safe_load(printed))
+    assert automation.actions[0].block_document_id == automations.PLACEHOLDER_BLOCK
+    # People read formatted numbers (1.807, 449), not 1.8073711174054015 and 449.0.
+    assert "value_text" in automation.actions[0].body
+    assert "threshold_text" in automation.actions[0].body
+
+
+def test_rerunning_updates_the_automation_instead_of_adding_another(
+    automations, prefect_server, capsys
+):
+    from prefect import get_client
+    from prefect.blocks.notifications import SlackWebhook
+
+    SlackWebhook(url="https://hooks.slack.com/services/T000/B000/XXXX").save("ops", overwrite=True)
+    with get_client(sync_client=True) as client:
+        for old in client.read_automations_by_name(automations.NAME):
+            client.delete_automation(old.id)
+        # Two runs of the earlier script, which always created: every alert notified twice.
+        for _ in range(2):
+            client.create_automation(automations.alert_automation(BLOCK, min_severity="info"))
+
+        assert automations.main(["--block", "slack-webhook/ops"]) == 0
+        assert "removed 1 duplicate(s)" in capsys.readouterr().out
+        assert automations.main(["--block", "slack-webhook/ops", "--min-severity", "critical"]) == 0
+        assert capsys.readouterr().out.startswith(f"updated automation {automations.NAME!r}")
+        (automation,) = client.read_automations_by_name(automations.NAME)
+    assert automation.trigger.match["nvda-forecast.severity"] == ["critical"]
+    assert automation.actions[0].block_document_id != BLOCK
+
+
+def test_a_missing_block_is_one_line(automations, prefect_server, capsys):
+    assert automations.main(["--block", "slack-webhook/nowhere"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: notification block 'slack-webhook/nowhere' does not exist")
+    assert err.count("\n") == 1
+    assert automations.main(["--block", "ops"]) == 1
+    assert "must be 'block-type/name'" in capsys.readouterr().err

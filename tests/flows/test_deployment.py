@@ -1,9 +1,13 @@
 """The deployment as code, prefect.yaml and the Dockerfile agree and are fit for a work pool."""
 
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 from prefect.cli.deploy._models import PrefectYamlModel
 
@@ -11,10 +15,13 @@ from flows.deployment import (
     CONCURRENCY,
     DAILY_CRON,
     DEPLOYMENT_NAME,
+    FLOW_NAME,
     TAGS,
     TIMEZONE,
     daily_schedule,
     default_parameters,
+    deployment_name,
+    deployment_options,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,13 +41,23 @@ def test_schedule_runs_after_the_us_close_on_weekdays_in_new_york():
     }
 
 
+def test_one_deployment_name_per_ticker_wherever_it_is_registered():
+    assert DEPLOYMENT_NAME == deployment_name("NVDA") == "nvda-daily"
+    assert deployment_options("AMD")["name"] == "amd-daily"
+    assert deployment_options("AMD")["parameters"]["ticker"] == "AMD"
+    # serve and deploy.py both take their name from deployment_options, prefect.yaml spells it.
+    assert "deployment_options(" in (ROOT / "deployments" / "deploy.py").read_text()
+
+
 def test_prefect_yaml_is_valid_and_matches_the_deployment_in_code():
-    raw = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
+    text = (ROOT / "deployments" / "prefect.yaml").read_text()
+    raw = yaml.safe_load(text)
     project = PrefectYamlModel.model_validate(raw)
-    assert {d.name for d in project.deployments} == {
-        f"{DEPLOYMENT_NAME}-process",
-        f"{DEPLOYMENT_NAME}-docker",
-    }
+    # One deployment: a second one would add a second 18:30 run of the same job.
+    assert [d.name for d in project.deployments] == [DEPLOYMENT_NAME]
+    # Nothing of the deploying machine is recorded (its $HOME was, once): no pull step at all.
+    assert raw["pull"] == [] and "pull" not in raw["deployments"][0]
+    assert "{{" not in yaml.safe_dump(raw)  # no templates (the comments may say why)
     for deployment in project.deployments:
         assert deployment.entrypoint == "flows.daily:daily_forecast"
         assert deployment.parameters == default_parameters()
@@ -51,7 +68,7 @@ def test_prefect_yaml_is_valid_and_matches_the_deployment_in_code():
         assert (
             deployment.concurrency_limit.collision_strategy == CONCURRENCY.collision_strategy.value
         )
-        assert deployment.work_pool.name.startswith("nvda-forecast-")
+        assert deployment.work_pool.name == "nvda-forecast-process"
 
 
 def test_prefect_yaml_entrypoint_imports_the_flow():
@@ -68,12 +85,17 @@ def _instructions(dockerfile: str) -> list[tuple[str, str]]:
 
 
 def test_dockerfile_pins_its_base_runs_as_non_root_and_installs_like_the_readme():
-    instructions = _instructions((ROOT / "Dockerfile").read_text())
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    instructions = _instructions(dockerfile)
     (base,) = [argument for name, argument in instructions if name == "FROM"]
     # A full version tag (or a digest), never `latest` or a bare minor version.
     assert re.fullmatch(r"python:3\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
+    # Where a registry is reached the digest pins it too: shown beside the FROM line.
+    assert re.search(rf"FROM {re.escape(base)}@sha256:[0-9a-f]{{64}}", dockerfile)
     users = [argument for name, argument in instructions if name == "USER"]
     assert users and users[-1] not in ("root", "0")
+    (health,) = [argument for name, argument in instructions if name == "HEALTHCHECK"]
+    assert health.endswith('CMD ["python", "-m", "flows.health"]')
     installs = [
         argument for name, argument in instructions if name == "RUN" and "pip install" in argument
     ]
@@ -95,3 +117,66 @@ def test_dockerfile_pins_its_base_runs_as_non_root_and_installs_like_the_readme(
 def test_console_script_points_at_the_cli():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["nvda-forecast"] == "flows.cli:main"
+
+
+def test_dockerignore_keeps_the_build_context_small():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for heavy in (".git", ".venv", "tests", ".nvda-forecast", "*.keras", "*.db"):
+        assert heavy in ignored
+
+
+def _deployments(client):
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    return client.read_deployments(flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])))
+
+
+@pytest.mark.slow
+def test_deploy_py_and_prefect_deploy_register_one_deployment_with_no_deploy_time_folder(
+    prefect_server, tmp_path
+):
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.concurrency import ticker_limit_name
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    environment.update(
+        PREFECT_API_URL=PREFECT_API_URL.value(),
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PYTHONPATH=str(ROOT),
+        HOME=str(tmp_path / "deployer-home"),
+    )
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="nvda-forecast-process", type="process"))
+    commands = [
+        [sys.executable, str(ROOT / "deployments" / "deploy.py"), "--work-pool",
+         "nvda-forecast-process"],
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--name", DEPLOYMENT_NAME],
+    ]  # fmt: skip
+    for command in commands:
+        done = subprocess.run(
+            command,
+            cwd=ROOT / "deployments",
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        # No TensorFlow line at error level while the flow is imported to be deployed.
+        for noise in ("cuInit", "E0000 ", "use_unbounded_threadpool"):
+            assert noise not in done.stdout + done.stderr
+        with get_client(sync_client=True) as client:
+            (deployment,) = _deployments(client)
+            limit = client.read_global_concurrency_limit_by_name(ticker_limit_name("NVDA"))
+        assert deployment.name == DEPLOYMENT_NAME
+        assert deployment.work_pool_name == "nvda-forecast-process"
+        assert len(deployment.schedules) == 1
+        assert deployment.global_concurrency_limit.limit == 1
+        assert deployment.concurrency_options.collision_strategy == "ENQUEUE"
+        assert deployment.entrypoint in ("flows.daily.daily_forecast", "flows.daily:daily_forecast")
+        assert not deployment.pull_steps and not deployment.path
+        assert str(tmp_path) not in deployment.model_dump_json()
+        assert limit.limit == 1

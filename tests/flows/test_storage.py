@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 
 import fsspec
 import numpy as np
@@ -53,3 +54,33 @@ def test_a_tampered_remote_file_is_refused(model):
         remote.write(b"\0")
     with pytest.raises(ModelArtifactError, match="sha256"):
         load_stored_model(uri, sha256=sha256)
+
+
+def _fail_half_way(source, destination, **_):
+    """A copy that writes part of the file, then finds the disk full."""
+    with open(destination, "wb") as out:
+        out.write(b"PK\x03\x04 a truncated model")
+    raise OSError(errno.ENOSPC, "No space left on device", str(destination))
+
+
+def test_a_full_artifact_volume_is_one_line_and_leaves_no_partial_file(
+    tmp_path, model, monkeypatch
+):
+    monkeypatch.setattr("flows.storage.shutil.copyfile", _fail_half_way)
+    root = tmp_path / "models"
+    with pytest.raises(ModelArtifactError) as raised:
+        store_model(model, root=str(root), ticker="NVDA", as_of=AS_OF, kind="retrain")
+    message = str(raised.value)
+    assert message.startswith(f"no space left to write the model under {root} ")
+    assert "NVDA_FORECAST_ARTIFACT_ROOT" in message and "\n" not in message
+    assert list(root.rglob("*")) == [root / "NVDA"]  # the folder, no *.partial, no model
+
+
+def test_a_failed_remote_write_leaves_no_object(model, monkeypatch):
+    def disk_full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("fsspec.implementations.memory.MemoryFile.write", disk_full)
+    with pytest.raises(ModelArtifactError, match="no space left"):
+        store_model(model, root="memory://full/models", ticker="NVDA", as_of=AS_OF, kind="retrain")
+    assert not fsspec.filesystem("memory").glob("/full/models/**/*.keras")

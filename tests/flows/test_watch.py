@@ -88,3 +88,71 @@ def test_a_rerun_of_the_same_day_replaces_its_metrics_and_keeps_one_alert(databa
         assert session.scalar(select(func.count()).select_from(Alert)) == 1
         (report,) = session.scalars(select(DriftReport)).all()
         assert report.value == 2.2 and report.flow_run_id == f"run-{DAY[0]}"
+
+
+SECRET_URL = "https://hooks.example.com:8443/services/T000/B000/SECRETTOKEN?sig=SECRETSIG"
+
+
+def test_a_webhook_url_is_shown_without_its_path_and_query():
+    from flows.watch import mask_url, mask_urls
+
+    assert mask_url(SECRET_URL) == "https://hooks.example.com:8443/***"
+    assert mask_url("http://127.0.0.1:9000") == "http://127.0.0.1:9000"
+    assert mask_url("not a url") == "***"
+    text = f"Client error '404 Not Found' for url '{SECRET_URL}'\nsee https://x.io/docs/404"
+    masked = mask_urls(text)
+    assert "SECRET" not in masked and "https://hooks.example.com:8443/***'" in masked
+
+
+def _alert(value: float | None, threshold: float | None, flow_run_id: str | None = "run-1"):
+    from flows.watch import StoredAlert
+
+    return StoredAlert(
+        7, "NVDA", "data_drift", "warning", "returns_psi", value, threshold, "m", DAY[0],
+        flow_run_id, True,
+    )  # fmt: skip
+
+
+def test_notifications_show_readable_numbers_and_the_event_names_its_flow_run():
+    from flows.watch import alert_event
+
+    event = alert_event(_alert(1.8073711174054015, 449.0))
+    assert (event["payload"]["value_text"], event["payload"]["threshold_text"]) == ("1.807", "449")
+    assert event["payload"]["value"] == 1.8073711174054015  # machines still get the number
+    assert event["related"] == [
+        {"prefect.resource.id": "prefect.flow-run.run-1", "prefect.resource.role": "flow-run"}
+    ]
+    assert "related" not in alert_event(_alert(None, None, flow_run_id=None))
+    assert alert_event(_alert(None, None))["payload"]["value_text"] == "n/a"
+
+
+def test_a_webhook_error_is_logged_without_the_token(caplog):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from flows.watch import post_webhook
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(403)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        post_webhook(f"http://127.0.0.1:{port}/T000/SECRETTOKEN?k=SECRETKEY", _alert(1.0, 2.0))
+        post_webhook("http://127.0.0.1:1/T000/SECRETTOKEN?k=SECRETKEY", _alert(1.0, 2.0))
+    finally:
+        server.shutdown()
+        server.server_close()
+    logged = [record.getMessage() for record in caplog.records]
+    assert len(logged) == 2 and "SECRET" not in " ".join(logged)
+    assert (
+        logged[0]
+        == f"alert 7 not delivered to the webhook http://127.0.0.1:{port}/***: HTTP 403 Forbidden"
+    )
+    assert logged[1].startswith("alert 7 not delivered to the webhook http://127.0.0.1:1/***: ")

@@ -1,0 +1,98 @@
+"""`nvda-forecast serve` for real: a served deployment's run completes and stores its forecast."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from db.engine import dispose_engines, get_engine, unit_of_work
+from db.models import Prediction
+from flows.deployment import DEPLOYMENT_NAME, FLOW_NAME
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _environment(tmp_path: Path, api_url: str) -> dict[str, str]:
+    """This test's settings (flow_settings put them in os.environ) and the test API."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    environment.update(
+        PREFECT_API_URL=api_url,
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PYTHONPATH=str(ROOT),
+    )
+    return environment
+
+
+def _wait_for_deployment(client, process: subprocess.Popen, deadline: float):
+    from prefect.exceptions import ObjectNotFound
+
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"serve exited with {process.returncode}: {process.stdout.read()}")
+        try:
+            return client.read_deployment_by_name(f"{FLOW_NAME}/{DEPLOYMENT_NAME}")
+        except ObjectNotFound:
+            time.sleep(1)
+    pytest.fail("serve did not register the deployment within its deadline")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_served_deployment_runs_to_completion_and_stores_the_forecast(flow_settings, tmp_path):
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve", "--source", "sample"],
+        cwd=tmp_path,  # not the checkout: the served run must not depend on the caller's folder
+        env=_environment(tmp_path, PREFECT_API_URL.value()),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        with get_client(sync_client=True) as client:
+            deployment = _wait_for_deployment(client, process, deadline)
+            assert deployment.schedules[0].schedule.cron == "30 18 * * 1-5"
+            run = client.create_flow_run_from_deployment(
+                deployment.id, parameters={"as_of": "2004-12-31"}
+            )
+            while time.monotonic() < deadline:
+                state = client.read_flow_run(run.id).state
+                if state is not None and state.is_final():
+                    break
+                time.sleep(1)
+            logs = client.read_logs()
+        assert state is not None and state.is_completed(), (
+            f"served run ended {state and state.name}: {state and state.message}; "
+            + " | ".join(log.message for log in logs if log.flow_run_id == run.id)[-2000:]
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+    with unit_of_work(get_engine(flow_settings)) as session:
+        predictions = session.scalars(select(Prediction)).all()
+    dispose_engines()
+    (forecast,) = [p for p in predictions if p.kind == "forecast"]
+    assert (forecast.as_of_date.isoformat(), forecast.target_date.isoformat()) == (
+        "2004-12-31",
+        "2005-01-03",
+    )
+    # The forecast and the test window's predictions, all written by the served run.
+    assert {p.flow_run_id for p in predictions} == {str(run.id)}
+    # No TensorFlow line at error level in the serve terminal (the run's process included).
+    for noise in ("cuInit", "use_unbounded_threadpool", "E0000 "):
+        assert noise not in output, output
