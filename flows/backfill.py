@@ -23,6 +23,7 @@ from prefect.runtime import flow_run
 
 from db.engine import Engine, unit_of_work
 from db.repository import read_predictions
+from flows.concurrency import ticker_guard
 from flows.pipeline import forecast_day
 from flows.retry import io_task
 from flows.tasks import open_store
@@ -125,32 +126,35 @@ def backfill(
     progress = create_progress_artifact(0.0, key=f"{ticker.lower()}-backfill-progress")
     actions, served_by, steps = Counter(), Counter(), Counter()
     started, ran = time.perf_counter(), 0
-    for index, day in enumerate(sessions, start=1):
-        if day in done:
-            continue
-        try:
-            summary, _ = forecast_day(
-                engine,
-                settings,
-                ticker=ticker,
-                source=source,
-                as_of=day,
-                mode=mode,
-                flow_run_id=flow_run.id,
-                adjust_splits=adjust_splits,
-            )
-        except NvdaForecastError as error:
-            raise BackfillError(
-                f"backfill of {ticker} stopped at {day}: {error} (the {index - 1} sessions "
-                "before it are stored; fix the cause and rerun the same command to continue)"
-            ) from error
-        ran += 1
-        actions[summary.action] += 1
-        served_by[summary.served_by] += 1
-        steps.update(summary.step_seconds)
-        line = f"{day}: {summary.action}, {summary.served_by} serves {summary.predicted_close:.2f}"
-        update_progress_artifact(progress, 100.0 * index / len(sessions), line)
-        logger.info("%d/%d %s", index, len(sessions), line)
+    # The ticker's daily runs wait while the backfill holds its slot (flows/concurrency.py).
+    with ticker_guard(ticker):
+        for index, day in enumerate(sessions, start=1):
+            if day in done:
+                continue
+            try:
+                summary, _ = forecast_day(
+                    engine,
+                    settings,
+                    ticker=ticker,
+                    source=source,
+                    as_of=day,
+                    mode=mode,
+                    flow_run_id=flow_run.id,
+                    adjust_splits=adjust_splits,
+                )
+            except NvdaForecastError as error:
+                raise BackfillError(
+                    f"backfill of {ticker} stopped at {day}: {error} (the {index - 1} sessions "
+                    "before it are stored; fix the cause and rerun the same command to continue)"
+                ) from error
+            ran += 1
+            actions[summary.action] += 1
+            served_by[summary.served_by] += 1
+            steps.update(summary.step_seconds)
+            line = f"{day}: {summary.action}, {summary.served_by} serves "
+            line += f"{summary.predicted_close:.2f}"
+            update_progress_artifact(progress, 100.0 * index / len(sessions), line)
+            logger.info("%d/%d %s", index, len(sessions), line)
     result = BackfillSummary(
         ticker=ticker,
         source=source,

@@ -62,13 +62,35 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
 
 
+def _ticker(text: str) -> str:
+    from forecasting.tickers import normalize_ticker
+
+    try:
+        return normalize_ticker(text)
+    except NvdaForecastError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ticker", default="NVDA", help="ticker symbol (default NVDA)")
+    parser.add_argument(
+        "--ticker", type=_ticker, default="NVDA", help="ticker symbol (default NVDA; any case)"
+    )
     parser.add_argument(
         "--source",
         default="yahoo",
         help="where prices come from: yahoo, sample (bundled NVDA history) or csv:PATH",
     )
+
+
+def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=("auto", "retrain", "finetune"), default="auto")
+    parser.add_argument(
+        "--adjust-splits",
+        action="store_true",
+        help="adjust the bars before an unadjusted split instead of refusing the file "
+        "(recorded in ingestions.adjustment)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,8 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the daily flow once (no Prefect server needed)")
     _add_run_options(run)
     run.add_argument("--as-of", type=_date, help="behave as if today were this date (YYYY-MM-DD)")
-    run.add_argument("--mode", choices=("auto", "retrain", "finetune"), default="auto")
-    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_pipeline_options(run)
+
+    backfill = commands.add_parser(
+        "backfill", help="run the daily pipeline for every session of a date range"
+    )
+    _add_run_options(backfill)
+    backfill.add_argument("--from", dest="start", type=_date, required=True, help="YYYY-MM-DD")
+    backfill.add_argument("--to", dest="end", type=_date, required=True, help="YYYY-MM-DD")
+    backfill.add_argument(
+        "--redo", action="store_true", help="recompute sessions that already have a forecast"
+    )
+    _add_pipeline_options(backfill)
 
     serve = commands.add_parser("serve", help="serve the deployment on its daily schedule")
     _add_run_options(serve)
@@ -97,11 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     database_commands.add_parser("current", help="print the schema revision")
 
     history = commands.add_parser("history", help="recent forecasts and their realized error")
-    history.add_argument("--ticker", default="NVDA")
+    history.add_argument("--ticker", type=_ticker, default="NVDA")
     history.add_argument("--days", type=int, default=30, help="forecasts made in the last N days")
 
     alerts = commands.add_parser("alerts", help="open alerts (all alerts with --all)")
-    alerts.add_argument("--ticker", default=None)
+    alerts.add_argument("--ticker", type=_ticker, default=None)
     alerts.add_argument("--all", action="store_true", help="include resolved alerts")
     return parser
 
@@ -115,9 +147,36 @@ def _run(args: argparse.Namespace) -> int:
     from flows.summary import to_text
 
     summary = daily_forecast(
-        ticker=args.ticker, source=args.source, as_of=args.as_of, mode=args.mode
+        ticker=args.ticker,
+        source=args.source,
+        as_of=args.as_of,
+        mode=args.mode,
+        adjust_splits=args.adjust_splits,
     )
     print(json.dumps(summary.to_dict(), indent=2) if args.json else to_text(summary))
+    return 0
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    _check_source(args.source, args.ticker)
+    if not args.json:
+        print(
+            f"Backfilling {args.ticker} from {args.source}, {args.start} to {args.end} ...",
+            flush=True,
+        )
+    _start(args)
+    from flows.backfill import backfill
+
+    summary = backfill(
+        ticker=args.ticker,
+        source=args.source,
+        start=args.start,
+        end=args.end,
+        mode=args.mode,
+        redo=args.redo,
+        adjust_splits=args.adjust_splits,
+    )
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.to_text())
     return 0
 
 
@@ -157,7 +216,14 @@ def _alerts(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "serve": _serve, "db": _db, "history": _history, "alerts": _alerts}
+COMMANDS = {
+    "run": _run,
+    "backfill": _backfill,
+    "serve": _serve,
+    "db": _db,
+    "history": _history,
+    "alerts": _alerts,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ import datetime as dt
 from prefect import flow
 from prefect.runtime import flow_run
 
+from flows.concurrency import ticker_guard
 from flows.pipeline import forecast_day
 from flows.report import publish_report
 from flows.summary import RunSummary
@@ -30,16 +31,19 @@ def daily_forecast(
 ) -> RunSummary:
     """Forecast the next close of one ticker and store everything the run learned."""
     settings = get_settings()
+    ticker = normalize_ticker(ticker)
     engine = open_store(settings.database_url)
-    summary, record = forecast_day(
-        engine,
-        settings,
-        ticker=normalize_ticker(ticker),
-        source=source,
-        as_of=as_of,
-        mode=mode,
-        flow_run_id=flow_run.id,
-        adjust_splits=adjust_splits,
-    )
+    # One run per ticker at a time, across deployments and manual runs (flows/concurrency.py).
+    with ticker_guard(ticker):
+        summary, record = forecast_day(
+            engine,
+            settings,
+            ticker=ticker,
+            source=source,
+            as_of=as_of,
+            mode=mode,
+            flow_run_id=flow_run.id,
+            adjust_splits=adjust_splits,
+        )
     publish_report(summary, record)
     return summary
