@@ -35,6 +35,7 @@ from forecasting.errors import ModelArtifactError
 from forecasting.evaluation import (
     Forecast,
     HeldOut,
+    baseline_calibration_window,
     interval_quantiles,
     lstm_forecast,
     naive_forecast,
@@ -284,7 +285,9 @@ def forecast_contenders(
     baseline = naive_volatility_forecasts(
         prices["close"],
         volatility_window=features.volatility_window,
-        calibration_window=serving.calibration_window,
+        calibration_window=baseline_calibration_window(
+            len(prices), serving, features.volatility_window
+        ),
     )
     return Contenders(
         lstm=lstm_forecast(model, data, quantiles),

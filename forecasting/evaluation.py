@@ -33,7 +33,8 @@ import pandas as pd
 
 from forecasting.calendar import next_trading_day
 from forecasting.config import ServingConfig
-from forecasting.conformal import adaptive_quantiles
+from forecasting.conformal import adaptive_quantiles, minimum_scores
+from forecasting.errors import InsufficientDataError
 from forecasting.features import PreparedData, Split
 from forecasting.model import STUDENT_T_DF, T_CONSTANT, predict_distribution
 from forecasting.scoring import coverage, winkler_score
@@ -360,6 +361,17 @@ def lstm_forecast(
     )
 
 
+def baseline_calibration_window(rows: int, config: ServingConfig, volatility_window: int) -> int:
+    """The naive baseline's calibration window for a history of ``rows`` bars.
+
+    ``config.calibration_window`` (250) where the history allows it; a shorter history, which the
+    LSTM may still learn from, calibrates on what it has, down to the fewest scores that give a
+    finite 95% quantile.
+    """
+    available = rows - volatility_window - 1
+    return max(min(config.calibration_window, available), minimum_scores(INTERVAL_LEVELS[-1]))
+
+
 def naive_forecast(baseline: pd.DataFrame) -> Forecast:
     """The naive forecast with volatility-scaled conformal intervals, as of the last row.
 
@@ -369,6 +381,12 @@ def naive_forecast(baseline: pd.DataFrame) -> Forecast:
         :func:`forecasting.baselines.naive_volatility_forecasts` of the history up to the as-of
         date; its last row is today's.
     """
+    if baseline.empty:
+        raise InsufficientDataError(
+            "the history is too short for the naive + volatility baseline's calibration; "
+            "load a longer history (an earlier start) or lower NVDA_FORECAST_SERVING__"
+            "CALIBRATION_WINDOW"
+        )
     row = baseline.iloc[-1]
     as_of = pd.Timestamp(baseline.index[-1]).date()
     return Forecast(

@@ -203,6 +203,15 @@ def choose_served(
     Serving
         ``lstm`` or ``naive``, with a sentence for the summary.
     """
+    if n >= min_realized and (skill is None or skill != skill):
+        return Serving(
+            "naive",
+            f"the LSTM's skill could not be scored over {n} {basis} forecasts "
+            "(the close never moved); naive serves",
+            None,
+            n,
+            basis,
+        )
     if skill is None or skill != skill or n < min_realized:
         return Serving(
             "naive",
