@@ -8,6 +8,7 @@ import pytest
 
 from forecasting.baselines import naive_volatility_forecasts
 from forecasting.config import ServingConfig
+from forecasting.errors import InsufficientDataError
 from forecasting.evaluation import (
     RECORD_COLUMNS,
     directional_accuracy,
@@ -23,6 +24,7 @@ from forecasting.evaluation import (
     skills_on_same_days,
     student_t_loss,
 )
+from forecasting.features import prepare
 from forecasting.model import predict_distribution
 
 LOCATION, SCALE = 0.001, 0.02
@@ -236,6 +238,24 @@ def test_naive_forecast_of_a_real_baseline(prices):
     assert forecast.base_close == forecast.predicted_close == prices["close"].iloc[-1]
     assert forecast.lower_95 < forecast.lower_80 < forecast.base_close < forecast.upper_80
     assert forecast.upper_80 < forecast.upper_95
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=IndexError,
+    reason="naive_forecast indexes iloc[-1] of an empty baseline: a history that prepare "
+    "accepts (164+ bars) but shorter than the baseline's 20 + 250 + 1 bars ends in an IndexError",
+)
+def test_a_history_too_short_for_the_baseline_is_a_one_line_error(make_prices):
+    prices = make_prices(200)
+    assert len(prepare(prices).windows) == 170  # enough for the LSTM
+    baseline = naive_volatility_forecasts(
+        prices["close"], calibration_window=ServingConfig().calibration_window
+    )
+    assert baseline.empty
+    with pytest.raises(InsufficientDataError) as caught:
+        naive_forecast(baseline)
+    assert "\n" not in str(caught.value)
 
 
 def test_same_days_puts_a_baseline_on_the_records_days_and_closes():
