@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -304,6 +305,29 @@ def test_score_held_out_with_a_known_model(prepared, constant):
         half = warmup[rank - 1] * scale
         assert record[f"lower_{level}"].iloc[0] == pytest.approx(base * math.exp(location - half))
         assert record[f"upper_{level}"].iloc[0] == pytest.approx(base * math.exp(location + half))
+
+
+def test_a_held_out_days_interval_ignores_that_day_and_later(prepared, constant):
+    model, _, _ = constant
+    test, day = prepared.test, 20
+    # Days 20 onwards closed 30% higher: their own intervals must not know it.
+    shocked_close = test.target_close * np.where(np.arange(len(test)) >= day, 1.3, 1.0)
+    shocked = dataclasses.replace(
+        prepared,
+        test=dataclasses.replace(
+            test,
+            target_close=shocked_close,
+            y=np.log(shocked_close / test.base_close).astype("float32"),
+        ),
+    )
+    columns = ["lower_80", "upper_80", "lower_95", "upper_95"]
+    before = score_held_out(model, prepared, ServingConfig()).record[columns]
+    after = score_held_out(model, shocked, ServingConfig()).record[columns]
+    pd.testing.assert_frame_equal(after.iloc[: day + 1], before.iloc[: day + 1])
+    # The next day's calibration has seen day 20's miss.
+    assert (after.iloc[day + 1, 1] - after.iloc[day + 1, 0]) > (
+        before.iloc[day + 1, 1] - before.iloc[day + 1, 0]
+    )
 
 
 def test_score_held_out_with_a_trained_model(trained, prepared):
