@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,7 +68,8 @@ def tiny_training() -> TrainingConfig:
         learning_rate=1e-2,
         finetune_epochs=2,
         finetune_windows=50,
-        finetune_learning_rate=1e-2,
+        # Unlike the fit's rate, as in the defaults: walking a fresh retrain forward recompiles.
+        finetune_learning_rate=5e-3,
         seed=3,
     )
 
@@ -79,19 +82,25 @@ def trained(prepared, tiny_training):
     return train(prepared, tiny_training)
 
 
-def constant_model(sequence_length: int, n_features: int, predicted_return: float):
-    """A Keras model that forecasts the same log return for every window."""
-    import keras
+def constant_model(
+    sequence_length: int, n_features: int, location: float, scale: float, *, scaling=None
+):
+    """A tiny ``build_model`` network that forecasts ``[location, scale]`` for every window.
 
-    inputs = keras.Input(shape=(sequence_length, n_features))
-    flat = keras.layers.Flatten()(inputs)
-    output = keras.layers.Dense(
-        1,
-        kernel_initializer="zeros",
-        bias_initializer=keras.initializers.Constant(predicted_return),
-    )(flat)
-    model = keras.Model(inputs, output)
-    model.compile(optimizer="adam", loss="mse")
+    The Dense head's kernel is zero, so its output is its bias, set to invert the
+    :class:`~forecasting.model.DistributionHead` (without ``scaling``: mean 0, std 1).
+    """
+    from forecasting.model import SCALE_FLOOR, SCALE_OFFSET, build_model
+
+    model = build_model(n_features, sequence_length, layers=1, units=2, scaling=scaling)
+    head = model.get_layer("distribution")
+    raw_location = (location - head.target_mean) / head.target_std
+    softplus = (scale - SCALE_FLOOR) / head.target_std
+    raw_scale = math.log(math.expm1(softplus)) - SCALE_OFFSET
+    kernel, _ = model.get_layer("head").get_weights()
+    model.get_layer("head").set_weights(
+        [np.zeros_like(kernel), np.array([raw_location, raw_scale], dtype=kernel.dtype)]
+    )
     return model
 
 

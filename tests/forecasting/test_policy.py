@@ -1,9 +1,17 @@
 import datetime as dt
+import math
 
 import pytest
 
 from forecasting.errors import ConfigurationError
-from forecasting.policy import ChampionInfo, decide
+from forecasting.policy import (
+    ChampionInfo,
+    champion_finding,
+    choose_served,
+    decide,
+    judge,
+    serving_finding,
+)
 
 AS_OF = dt.date(2025, 2, 11)
 
@@ -89,11 +97,108 @@ def test_impossible_requests_are_clear_errors(overrides, words):
 
 
 def test_judge_promotes_within_tolerance_and_rejects_beyond():
-    from forecasting.policy import judge
-
     assert judge(candidate_skill=0.99, champion_skill=None, tolerance=0.02).promote
     assert judge(candidate_skill=1.01, champion_skill=1.00, tolerance=0.02).promote
     rejected = judge(candidate_skill=1.05, champion_skill=1.00, tolerance=0.02)
     assert not rejected.promote
     assert "worse by 0.0500" in rejected.reason
     assert not judge(candidate_skill=float("nan"), champion_skill=1.0, tolerance=0.02).promote
+
+
+BROKEN = "model file /m/champion.keras has sha256 0a1b..., not the recorded 9f8e..."
+
+
+@pytest.mark.parametrize(
+    "champion_now", [champion(), champion(as_of=AS_OF), None], ids=["young", "current", "none"]
+)
+def test_a_broken_champion_is_retrained_with_the_reason(champion_now):
+    # Even a champion already trained through the as-of date (else "reuse") is replaced.
+    decision = auto(champion=champion_now, champion_broken=BROKEN)
+    assert decision.action == "retrain"
+    assert decision.reason == f"the champion's model file is unusable: {BROKEN}"
+
+
+def test_a_broken_champion_with_forced_modes():
+    forced = auto(mode="retrain", champion_broken=BROKEN)
+    assert (forced.action, forced.reason) == ("retrain", "retrain requested (--mode retrain)")
+    with pytest.raises(ConfigurationError) as caught:
+        auto(mode="finetune", champion_broken=BROKEN)
+    assert str(caught.value) == (
+        f"the champion cannot be fine-tuned: {BROKEN}; run with --mode retrain"
+    )
+
+
+def serve(skill, n=60, *, basis="walk-forward", tolerance=0.02, min_realized=20):
+    return choose_served(
+        skill=skill, n=n, basis=basis, tolerance=tolerance, min_realized=min_realized
+    )
+
+
+def test_the_lstm_serves_while_not_worse_than_naive_beyond_the_tolerance():
+    better = serve(0.95)
+    assert (better.method, better.skill, better.n, better.basis) == (
+        "lstm",
+        0.95,
+        60,
+        "walk-forward",
+    )
+    assert (
+        better.reason
+        == "LSTM skill 0.950 over 60 walk-forward forecasts (naive = 1, tolerance 0.02)"
+    )
+    assert serve(1.02).method == "lstm"  # exactly 1 + tolerance
+    assert serve(1.0, tolerance=0.0).method == "lstm"
+    worse = serve(1.0201)
+    assert (worse.method, worse.skill) == ("naive", 1.0201)
+    assert worse.reason == (
+        "LSTM skill 1.020 over 60 walk-forward forecasts: worse than naive by more than 0.02, "
+        "so naive serves"
+    )
+    assert serve(1.01, tolerance=0.0).method == "naive"
+
+
+def test_naive_serves_while_the_lstm_record_is_too_short():
+    short = serve(0.5, 19, basis="held-out")
+    assert (short.method, short.skill, short.n, short.basis) == ("naive", 0.5, 19, "held-out")
+    assert short.reason == (
+        "only 19 realized LSTM forecasts (held-out); naive serves until there are 20"
+    )
+    assert serve(0.5, 20).method == "lstm"
+    none = serve(None, 0)
+    assert (none.method, none.skill, none.n) == ("naive", None, 0)
+    unscored = serve(math.nan, 30)
+    assert (unscored.method, unscored.skill) == ("naive", None)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="choose_served says 'only 30 realized forecasts ... until there are 20' when the "
+    "skill is NaN (naive RMSE 0) on a long enough record",
+)
+def test_an_unscorable_skill_is_not_reported_as_too_few_forecasts():
+    unscored = serve(math.nan, 30)
+    assert "only 30" not in unscored.reason and "until there are 20" not in unscored.reason
+
+
+def test_serving_findings_breach_while_naive_serves():
+    naive = serving_finding(serve(1.5))
+    assert (naive.kind, naive.metric, naive.value, naive.threshold) == (
+        "pipeline",
+        "lstm_not_served",
+        1.0,
+        0.0,
+    )
+    assert naive.breached and not naive.clear and naive.severity == "warning"
+    assert naive.message == f"Naive serves today's forecast: {serve(1.5).reason}."
+    lstm = serving_finding(serve(0.9))
+    assert (lstm.value, lstm.breached, lstm.clear) == (0.0, False, True)
+    assert lstm.message.startswith("The LSTM serves: LSTM skill 0.900")
+
+
+def test_champion_findings_are_critical_when_its_file_is_unusable():
+    broken = champion_finding(BROKEN)
+    assert (broken.kind, broken.metric, broken.value) == ("pipeline", "champion_unusable", 1.0)
+    assert broken.breached and not broken.clear and broken.severity == "critical"
+    assert broken.message == f"The champion was retired and a new model retrained: {BROKEN}."
+    fine = champion_finding(None)
+    assert (fine.value, fine.breached, fine.clear, fine.severity) == (0.0, False, True, "info")
