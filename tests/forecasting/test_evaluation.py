@@ -241,12 +241,6 @@ def test_naive_forecast_of_a_real_baseline(prices):
     assert forecast.upper_80 < forecast.upper_95
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexError,
-    reason="naive_forecast indexes iloc[-1] of an empty baseline: a history that prepare "
-    "accepts (164+ bars) but shorter than the baseline's 20 + 250 + 1 bars ends in an IndexError",
-)
 def test_a_history_too_short_for_the_baseline_is_a_one_line_error(make_prices):
     prices = make_prices(200)
     assert len(prepare(prices).windows) == 170  # enough for the LSTM

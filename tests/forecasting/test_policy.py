@@ -170,11 +170,6 @@ def test_naive_serves_while_the_lstm_record_is_too_short():
     assert (unscored.method, unscored.skill) == ("naive", None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="choose_served says 'only 30 realized forecasts ... until there are 20' when the "
-    "skill is NaN (naive RMSE 0) on a long enough record",
-)
 def test_an_unscorable_skill_is_not_reported_as_too_few_forecasts():
     unscored = serve(math.nan, 30)
     assert "only 30" not in unscored.reason and "until there are 20" not in unscored.reason
