@@ -13,3 +13,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 # Some flows modules import Keras before anything from `forecasting`: load `forecasting` first,
 # whose __init__ loads curl_cffi ahead of TensorFlow (see there).
 import forecasting  # noqa: F401
+from flows import quiet
+
+# TensorFlow's first lines come while its libraries load, before any log level is read: whichever
+# module imports it first (Keras, from any flows module) does so with stderr silenced.
+quiet.install()

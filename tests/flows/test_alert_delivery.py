@@ -119,7 +119,7 @@ def test_a_failed_run_opens_a_critical_alert_and_the_next_good_run_resolves_it(
         raise RuntimeError("model store unreachable (injected)")
 
     with monkeypatch.context() as patch:
-        patch.setattr("flows.daily.predict_next", broken)
+        patch.setattr("flows.pipeline.forecast_contenders", broken)
         with pytest.raises(RuntimeError, match="injected"):
             daily_forecast(ticker="NVDA", source="sample", as_of=AS_OF)
     (failed,) = [a for a in alerts(flow_settings) if a.metric == "flow_run_failed"]

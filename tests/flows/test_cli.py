@@ -53,7 +53,7 @@ def test_run_prints_the_summary_and_history_shows_it(flow_settings, capsys):
     assert main(["run", "--source", "sample", "--as-of", "2004-12-31"]) == 0
     out = capsys.readouterr().out
     assert "NVDA close on 2005-01-03 (next trading day after 2004-12-31)" in out
-    assert "retrain -> v1" in out and "promoted to champion" in out
+    assert "retrain -> model #1" in out and "promoted to champion" in out
     assert "80% interval" in out and "skill" in out
 
     assert main(["history", "--days", "5"]) == 0
