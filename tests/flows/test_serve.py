@@ -39,9 +39,13 @@ def _wait_for_deployment(client, process: subprocess.Popen, deadline: float):
         if process.poll() is not None:
             pytest.fail(f"serve exited with {process.returncode}: {process.stdout.read()}")
         try:
-            return client.read_deployment_by_name(f"{FLOW_NAME}/{DEPLOYMENT_NAME}")
+            deployment = client.read_deployment_by_name(f"{FLOW_NAME}/{DEPLOYMENT_NAME}")
         except ObjectNotFound:
-            time.sleep(1)
+            deployment = None
+        # serve's own registration (the session's server may hold one from another test).
+        if deployment is not None and deployment.parameters.get("source") == "sample":
+            return deployment
+        time.sleep(1)
     pytest.fail("serve did not register the deployment within its deadline")
 
 
