@@ -47,7 +47,7 @@ def _check_source(source: str, ticker: str) -> None:
         read_price_csv(parsed.path, ticker=ticker)
 
 
-def _start(args: argparse.Namespace) -> None:
+def _start() -> None:
     """Load TensorFlow (quietly) and make sure a Prefect API answers."""
     from flows.quiet import import_tensorflow
 
@@ -142,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_source(args.source, args.ticker)
     if not args.json:
         print(f"Running the daily forecast for {args.ticker} from {args.source} ...", flush=True)
-    _start(args)
+    _start()
     from flows.daily import daily_forecast
     from flows.summary import to_text
 
@@ -182,7 +182,7 @@ def _backfill(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     _check_source(args.source, args.ticker)
-    _start(args)
+    _start()
     from flows.deployment import serve
 
     serve(ticker=args.ticker, source=args.source, cron=args.cron)

@@ -180,3 +180,6 @@ def test_deploy_py_and_prefect_deploy_register_one_deployment_with_no_deploy_tim
         assert not deployment.pull_steps and not deployment.path
         assert str(tmp_path) not in deployment.model_dump_json()
         assert limit.limit == 1
+    with get_client(sync_client=True) as client:  # leave the session's server as it was
+        client.delete_deployment(deployment.id)
+        client.delete_work_pool("nvda-forecast-process")

@@ -187,6 +187,9 @@ def test_a_missing_or_empty_source_file_fails_before_prefect_and_tensorflow_load
 
 
 def test_an_unexpected_error_is_one_line_and_the_traceback_is_one_flag_away(monkeypatch, capsys):
+    # -v sets TensorFlow's log level for the process: give it back after the test.
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+
     def broken(_args):
         raise RuntimeError("a bug\nwith a second line")
 

@@ -107,7 +107,7 @@ def test_secrets_never_reach_the_terminal_the_logs_artifacts_or_events(
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
     secret_url = flow_settings.replace("://postgres@", "://postgres:S3CRETPW@")
     assert "S3CRETPW" in secret_url
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TF_"))}
     environment.update(
         PREFECT_API_URL=PREFECT_API_URL.value(),
         PREFECT_HOME=str(tmp_path / "prefect-home"),

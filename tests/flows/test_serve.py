@@ -42,7 +42,7 @@ def _wait_for_deployment(client, process: subprocess.Popen, deadline: float):
             deployment = client.read_deployment_by_name(f"{FLOW_NAME}/{DEPLOYMENT_NAME}")
         except ObjectNotFound:
             deployment = None
-        # Earlier tests of the session may have registered the same name with other parameters.
+        # serve's own registration (the session's server may hold one from another test).
         if deployment is not None and deployment.parameters.get("source") == "sample":
             return deployment
         time.sleep(1)
