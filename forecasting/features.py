@@ -238,7 +238,7 @@ def prepare(prices: pd.DataFrame, config: FeatureConfig | None = None) -> Prepar
         raise InsufficientDataError(
             f"{len(prices)} daily bars are too few: at least {needed} are needed for windows of "
             f"{config.sequence_length} days and {MINIMUM_WINDOWS_PER_SPLIT} windows per split; "
-            "load a longer history (an earlier --start)"
+            "load a longer history (a longer price file, or a later --as-of)"
         )
     features = make_features(prices, config.volatility_window)
     values = features.to_numpy(dtype="float64")

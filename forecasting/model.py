@@ -453,8 +453,13 @@ def save_model(model: keras.Model, path: str | os.PathLike[str]) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target and rename, so a crash never leaves a half-written artifact.
     partial = target.with_name(f".{target.stem}.partial.keras")
-    model.save(partial)
-    os.replace(partial, target)
+    try:
+        model.save(partial)
+        os.replace(partial, target)
+    except BaseException:
+        # A full disk mid-write: nothing half written stays behind.
+        partial.unlink(missing_ok=True)
+        raise
     return file_sha256(target)
 
 
