@@ -221,6 +221,8 @@ class Prediction(Base):
         _one_of("kind", PREDICTION_KINDS),
         # Latest forecast and forecast history of a ticker, without wading through test rows.
         Index(None, "ticker", "kind", "as_of_date"),
+        # A forecaster's realized record, read by target date every run.
+        Index(None, "ticker", "kind", "method", "target_date"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -37,6 +37,12 @@ class FeatureConfig(BaseModel):
         description="newest windows held out of a retrain's fit: its test loss and first "
         "interval calibration; the retrain then walks forward through them",
     )
+    max_fit_windows: int = Field(
+        2520,
+        ge=20,
+        description="newest windows a retrain fits on (2,520 sessions: ten years); older bars "
+        "stay stored but are not learned",
+    )
     holdout_share: float = Field(
         0.15, gt=0, le=0.3, description="most of a short history either holdout may take"
     )

@@ -251,6 +251,11 @@ def prepare(prices: pd.DataFrame, config: FeatureConfig | None = None) -> Prepar
     # A window may end once all its days have their volatility, and needs a next bar.
     ends = np.arange(_first_window_end(config), len(features) - 1)
     n_train, n_validation, _ = _split_sizes(len(ends), config)
+    if n_train > config.max_fit_windows:
+        # The newest years only: older regimes cost training time and teach little about
+        # tomorrow's volatility.
+        ends = ends[n_train - config.max_fit_windows :]
+        n_train = config.max_fit_windows
     train_ends = ends[:n_train]
     validation_ends = ends[n_train : n_train + n_validation]
     test_ends = ends[n_train + n_validation :]
@@ -288,7 +293,8 @@ def prepare(prices: pd.DataFrame, config: FeatureConfig | None = None) -> Prepar
         next_as_of_date=features.index[last].date(),
         next_base_close=float(close[last]),
         next_volatility=float(volatility[last]),
-        first_date=prices.index[0].date(),
+        # The oldest bar the first window depends on (its returns' and volatility's own bars).
+        first_date=prices.index[ends[0] - length + 2 - config.volatility_window].date(),
         last_date=prices.index[-1].date(),
     )
     logger.debug(

@@ -243,3 +243,27 @@ def test_importing_features_does_not_load_tensorflow():
     code = "import sys, forecasting.features; print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_a_retrain_fits_on_the_newest_max_fit_windows_only(prices):
+    capped = prepare(prices, FeatureConfig(max_fit_windows=30))
+    full = prepare(prices, FeatureConfig())
+    assert len(full.train) > 30
+    assert (len(capped.train), len(capped.validation), len(capped.test)) == (
+        30,
+        len(full.validation),
+        len(full.test),
+    )
+    # The newest fit windows are the same ones; older windows are left out of everything.
+    np.testing.assert_array_equal(capped.train.x, full.train.x[-30:])
+    np.testing.assert_array_equal(capped.test.x, full.test.x)
+    assert len(capped.windows) == 30 + len(capped.validation) + len(capped.test)
+    # train_start is the oldest bar the first window reads (its returns and its volatility).
+    first_window_day = capped.train.as_of_dates[0]
+    position = prices.index.get_loc(first_window_day)
+    config = FeatureConfig()
+    assert (
+        capped.first_date
+        == prices.index[position - config.sequence_length - config.volatility_window + 1].date()
+    )
+    assert full.first_date == prices.index[0].date()

@@ -15,6 +15,7 @@ Create Date: 2026-11-25
 - ``evaluations`` gains the 95% interval (Winkler) score of the model and of the naive +
   volatility baseline, and how many realized forecasts the walk-forward metrics rest on.
 - The ``forecast_accuracy`` view shows ``method``.
+- An index on ``predictions (ticker, kind, method, target_date)`` serves the walk-forward reads.
 """
 
 from __future__ import annotations
@@ -63,6 +64,13 @@ def upgrade() -> None:
         batch.create_unique_constraint("uq_predictions_ticker_as_of_kind_method_target", _NEW_KEY)
         batch.drop_constraint("kind", type_="check")
         batch.create_check_constraint("kind", "kind IN ('forecast', 'contender', 'test')")
+    # A run reads each forecaster's realized record by target date: without this index SQLite
+    # drives the join from `prices` and scans the ticker's predictions for every bar.
+    op.create_index(
+        "ix_predictions_ticker_kind_method_target_date",
+        "predictions",
+        ["ticker", "kind", "method", "target_date"],
+    )
     op.create_index(
         "ux_predictions_one_forecast",
         "predictions",
@@ -84,6 +92,7 @@ def downgrade() -> None:
         for name in _NEW_METRICS:
             batch.drop_column(name)
     op.drop_index("ux_predictions_one_forecast", table_name="predictions")
+    op.drop_index("ix_predictions_ticker_kind_method_target_date", table_name="predictions")
     # Rows 0001 cannot hold: the baselines' and contenders'.
     op.execute("DELETE FROM predictions WHERE kind = 'contender' OR model_version_id IS NULL")
     with op.batch_alter_table("predictions") as batch:
