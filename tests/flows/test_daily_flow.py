@@ -15,6 +15,9 @@ from forecasting.calendar import next_trading_day
 from forecasting.errors import TickerNotFoundError
 
 pytestmark = pytest.mark.slow
+# The first test and the reruns run on both databases; the others test the pipeline's logic,
+# on SQLite.
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 FIRST_AS_OF = dt.date(2004, 12, 31)
 LATER_AS_OF = dt.date(2005, 1, 7)
@@ -119,6 +122,7 @@ def test_first_run_retrains_rerun_is_idempotent_later_run_fine_tunes(
         assert session.scalar(select(func.max(Price.date))) == LATER_AS_OF
 
 
+@sqlite_only
 def test_naive_serves_when_the_lstm_has_no_record_and_the_user_is_told(flow_settings, monkeypatch):
     from forecasting.config import get_settings
 
@@ -138,6 +142,7 @@ def test_naive_serves_when_the_lstm_has_no_record_and_the_user_is_told(flow_sett
     assert warning and warning[0].is_new and warning[0].severity == "warning"
 
 
+@sqlite_only
 def test_a_broken_champion_is_retired_and_a_retrain_recovers(flow_settings, no_drift_alerts):
     daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
     with unit_of_work(get_engine(flow_settings)) as session:
@@ -183,6 +188,7 @@ def test_reruns_keep_one_forecast_a_day_and_no_orphaned_model_files(
     assert len(versions) == 3  # retrain (first day), retrain and finetune (later day)
 
 
+@sqlite_only
 def test_a_failure_inside_persist_leaves_the_database_unchanged(
     flow_settings, monkeypatch, tmp_path
 ):
@@ -205,6 +211,7 @@ def test_a_failure_inside_persist_leaves_the_database_unchanged(
     assert sorted((tmp_path / "artifacts").rglob("*.keras")) == artifacts
 
 
+@sqlite_only
 def test_unknown_ticker_fails_with_one_line_and_records_the_failed_download(flow_settings):
     with pytest.raises(TickerNotFoundError) as raised:
         daily_forecast(ticker="AMD", source="sample")
@@ -215,6 +222,7 @@ def test_unknown_ticker_fails_with_one_line_and_records_the_failed_download(flow
         assert ingestion.error == str(raised.value)
 
 
+@sqlite_only
 def test_an_open_drift_alert_makes_the_next_run_retrain_once(
     flow_settings, no_drift_alerts, monkeypatch
 ):
