@@ -149,7 +149,7 @@ def main() -> None:
         )
         for part, seconds in result["breakdown_s"].items():
             share = 100 * seconds / result["wall_s"]
-            print(f"    {part:<20} {seconds:7.1f} s  {share:5.1f}%")
+            print(f"    {part:<24} {seconds:7.1f} s  {share:5.1f}%")
         print()
 
 

@@ -309,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"not in the watchlist: {unknown}")
     work_dir = arguments.work_dir or arguments.out.with_name(arguments.out.name + ".stores")
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
     saved = load(arguments.out, experiment_settings(arguments.sessions))
     todo = [ticker for ticker in tickers if ticker not in saved["series"]]
     threads = 1 if arguments.jobs > 1 else None
