@@ -9,13 +9,17 @@ regimes (the 2018 Q4 sell-off, March 2020, the 2022 drawdown, the 2023-24 AI ral
 
 Faster than running the flow daily, and said so in the output:
 
-- the real model (``prepare`` + ``train`` + ``evaluate``, default architecture) is retrained
-  every ``--retrain-every`` sessions (default 60, the flow's policy is 20) and on the session
-  after a data- or performance-drift alert opens, with at most ``--max-epochs`` epochs and
-  early-stopping patience ``--patience``; a retrained candidate replaces the champion only if
-  ``forecasting.policy.judge`` promotes it on the same test window;
+- the real model (default architecture) is retrained as the flow retrains it (``prepare``,
+  ``train``, ``score_held_out`` on the newest test windows, then ``walk_forward`` through the
+  validation and test windows) every ``--retrain-every`` sessions (default 60, the flow's
+  policy is 20) and on the session after a data- or performance-drift alert opens, with at most
+  ``--max-epochs`` epochs and early-stopping patience ``--patience``; a candidate replaces the
+  champion unless ``forecasting.policy.judge`` finds it worse on its held-out days than the
+  champion's own forecasts of those days (the flow's rule);
 - between retrains the champion's weights are fixed (the flow fine-tunes daily); its daily
-  forecasts and split-conformal intervals are computed from windows that end on the as-of day;
+  forecasts are computed from windows that end on the as-of day, and their intervals by
+  adaptive conformal inference over the replay's realized forecasts, warmed up on the
+  champion's held-out days (``forecasting.evaluation.interval_quantiles``, as the flow);
 - data quality is judged against the as-of date: the sample is complete, so it stays quiet.
 
 A second, cheap table replays the data-drift checks with the reference set to the champion's
@@ -23,7 +27,7 @@ whole training window (``DriftConfig(reference="training")``) for comparison.
 
 Usage::
 
-    nice python benchmarks/drift_replay.py [--json] [--retrain-every 60] [--max-epochs 10]
+    nice python -m benchmarks.drift_replay [--json] [--retrain-every 60] [--max-epochs 10]
 
 About 7 minutes on a 2-core CPU (longer on a shared one); the results are in docs/alerts.md.
 """
@@ -49,11 +53,18 @@ import pandas as pd
 
 from forecasting.alerting import RETRAIN_KINDS, Finding, reconcile
 from forecasting.calendar import session_close
-from forecasting.config import FeatureConfig, Settings, TrainingConfig
+from forecasting.config import FeatureConfig, ServingConfig, Settings, TrainingConfig
 from forecasting.drift import data_drift, drift_inputs, run_checks
-from forecasting.evaluation import Calibration, evaluate, predict_returns, price_interval
+from forecasting.evaluation import (
+    INTERVAL_LEVELS,
+    RECORD_COLUMNS,
+    interval_quantiles,
+    record_metrics,
+    score_held_out,
+    skills_on_same_days,
+)
 from forecasting.features import make_features, prepare
-from forecasting.model import train
+from forecasting.model import predict_distribution, train, walk_forward
 from forecasting.performance import relative_rmse
 from forecasting.policy import judge
 from forecasting.sources import load_prices
@@ -67,14 +78,17 @@ class Champion:
     """The model in service and what the checks need to know about it."""
 
     model: object
-    calibration: Calibration
+    held_out: pd.DataFrame = field(repr=False)
+    """Its retrain's forecasts of the held-out test days, with their intervals."""
     skill: float
     train_start: dt.date
     train_end: dt.date
     reference_relative_rmse: float
     retrained_on: dt.date
-    predicted: pd.Series = field(repr=False)
-    """Predicted log return for every as-of day from ``retrained_on`` to the replay's end."""
+    location: pd.Series = field(repr=False)
+    """Forecast ``mu`` of the next log return for every as-of day from ``retrained_on`` on."""
+    scale: pd.Series = field(repr=False)
+    """Forecast ``sigma`` of the same."""
 
 
 @dataclass
@@ -143,66 +157,75 @@ def _worse(finding: Finding, peak: float) -> bool:
 class Forecaster:
     """Trains champions on the history up to an as-of day and forecasts with them."""
 
-    def __init__(self, prices: pd.DataFrame, features: FeatureConfig, training: TrainingConfig):
+    def __init__(
+        self,
+        prices: pd.DataFrame,
+        features: FeatureConfig,
+        training: TrainingConfig,
+        serving: ServingConfig,
+    ):
         self.prices = prices
         self.features = features
         self.training = training
-        daily = make_features(prices)
+        self.serving = serving
+        daily = make_features(prices, features.volatility_window)
         length = features.sequence_length
         values = daily.to_numpy(dtype="float32")
-        # Window i holds the feature rows i .. i + length - 1 and ends on that last day.
+        # Window i holds the feature rows i .. i + length - 1 and ends on that last day, as
+        # forecasting.features builds them (the model scales its inputs itself).
         self.windows = np.lib.stride_tricks.sliding_window_view(values, length, axis=0)
         self.windows = self.windows.transpose(0, 2, 1)
         self.window_dates = daily.index[length - 1 :]
-        self.volatility = daily["close_return"].rolling(features.volatility_window).std()
         self.seconds = 0.0
 
-    def fit(self, as_of: dt.date) -> tuple[Champion, object]:
-        """Retrain on the bars up to ``as_of``; return the candidate and its prepared data."""
+    def fit(self, as_of: dt.date) -> Champion:
+        """Retrain on the bars up to ``as_of`` as the flow does; return the candidate."""
         started = time.perf_counter()
         data = prepare(self.prices.loc[: pd.Timestamp(as_of)], self.features)
-        result = train(data, self.training)
-        evaluation = evaluate(result.model, data)
+        fitted = train(data, self.training)
+        held_out = score_held_out(fitted.model, data, self.serving)
+        model = walk_forward(
+            fitted.model, data.windows[len(data.train) :], self.training, mode="retrain"
+        ).model
         later = self.window_dates >= pd.Timestamp(as_of)
-        predicted = pd.Series(
-            predict_returns(result.model, self.windows[later]), index=self.window_dates[later]
-        )
+        location, scale = predict_distribution(model, self.windows[later])
         self.seconds += time.perf_counter() - started
-        champion = Champion(
-            model=result.model,
-            calibration=evaluation.calibration,
-            skill=evaluation.skill,
+        metrics = record_metrics(held_out.record)
+        return Champion(
+            model=model,
+            held_out=held_out.record,
+            skill=metrics.skill if metrics else math.nan,
             train_start=data.first_date,
-            train_end=data.train.target_dates[-1].date(),
-            reference_relative_rmse=relative_rmse(evaluation.test_predictions),
+            train_end=data.last_target_date,
+            reference_relative_rmse=relative_rmse(held_out.record),
             retrained_on=as_of,
-            predicted=predicted,
+            location=pd.Series(location, index=self.window_dates[later]),
+            scale=pd.Series(scale, index=self.window_dates[later]),
         )
-        return champion, data
 
-    def forecast(self, champion: Champion, as_of: dt.date, target: dt.date) -> dict[str, object]:
-        """The forecast row made after the close of ``as_of`` (a ``forecast_accuracy`` row)."""
+    def forecast(
+        self, champion: Champion, realized: pd.DataFrame, as_of: dt.date, target: dt.date
+    ) -> dict[str, object]:
+        """The forecast row made after the close of ``as_of`` (a ``forecast_accuracy`` row),
+        its intervals calibrated on the ``realized`` forecasts before it."""
         stamp = pd.Timestamp(as_of)
         base = float(self.prices.at[stamp, "close"])
-        predicted_return = float(champion.predicted.at[stamp])
-        volatility = np.array([float(self.volatility.at[stamp])])
+        location = float(champion.location.at[stamp])
+        scale = float(champion.scale.at[stamp])
+        quantiles = interval_quantiles(realized, champion.held_out, self.serving)
         row: dict[str, object] = {
-            "as_of_date": as_of,
-            "target_date": target,
+            "as_of_date": stamp,
+            "target_date": pd.Timestamp(target),
             "base_close": base,
-            "predicted_close": base * math.exp(predicted_return),
             "actual_close": float(self.prices.at[pd.Timestamp(target), "close"]),
+            "predicted_close": base * math.exp(location),
+            "scale": scale,
         }
-        for level in (0.80, 0.95):
-            lower, upper = price_interval(
-                np.array([base]),
-                np.array([predicted_return]),
-                volatility,
-                champion.calibration,
-                level,
-            )
+        for level in INTERVAL_LEVELS:
+            half = quantiles[level] * scale
             percent = round(level * 100)
-            row[f"lower_{percent}"], row[f"upper_{percent}"] = float(lower[0]), float(upper[0])
+            row[f"lower_{percent}"] = base * math.exp(location - half)
+            row[f"upper_{percent}"] = base * math.exp(location + half)
         return row
 
 
@@ -216,7 +239,7 @@ def replay(arguments: argparse.Namespace) -> dict[str, object]:
     training = settings.training.model_copy(
         update={"max_epochs": arguments.max_epochs, "patience": arguments.patience}
     )
-    forecaster = Forecaster(prices, settings.features, training)
+    forecaster = Forecaster(prices, settings.features, training, settings.serving)
     sessions = [
         day.date() for day in prices.index if arguments.start <= day.date() <= arguments.end
     ]
@@ -235,16 +258,22 @@ def replay(arguments: argparse.Namespace) -> dict[str, object]:
             episode.kind in RETRAIN_KINDS and episode.opened > champion.retrained_on
             for episode in lifecycle.open.values()
         )
+        realized = pd.DataFrame(tape, columns=list(RECORD_COLUMNS))
         if due or triggered:
-            candidate, data = forecaster.fit(day)
+            candidate = forecaster.fit(day)
             since_retrain = 0
             if champion is None:
                 champion = candidate
             else:
-                champion_skill = evaluate(champion.model, data).skill
+                candidate_skill, champion_skill, shared = skills_on_same_days(
+                    candidate.held_out, realized
+                )
                 verdict = judge(
-                    candidate_skill=candidate.skill,
-                    champion_skill=champion_skill,
+                    candidate_skill=candidate_skill,
+                    # As the flow: too short a shared record does not judge the candidate.
+                    champion_skill=(
+                        champion_skill if shared >= settings.serving.min_realized else None
+                    ),
                     tolerance=settings.promotion_tolerance,
                 )
                 rejected, reason = not verdict.promote, verdict.reason
@@ -262,7 +291,6 @@ def replay(arguments: argparse.Namespace) -> dict[str, object]:
                 }
             )
         since_retrain += 1
-        realized = pd.DataFrame(tape[-config.performance_window :])
         findings = run_checks(
             prices,
             now=session_close(day) + pd.Timedelta(hours=1),
@@ -270,7 +298,7 @@ def replay(arguments: argparse.Namespace) -> dict[str, object]:
             as_of=day,
             train_start=champion.train_start,
             train_end=champion.train_end,
-            realized=realized if tape else None,
+            realized=realized.tail(config.performance_window) if tape else None,
             reference_relative_rmse=champion.reference_relative_rmse,
             challenger_rejected=rejected,
             promotion_reason=reason,
@@ -289,7 +317,7 @@ def replay(arguments: argparse.Namespace) -> dict[str, object]:
             shadow_values[finding.metric].append(finding.value)
         target = next_session[day]
         if target is not None:
-            tape.append(forecaster.forecast(champion, day, target))
+            tape.append(forecaster.forecast(champion, realized, day, target))
     episodes = [episode.to_dict() for episode in lifecycle.episodes]
     return {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
