@@ -68,9 +68,10 @@ def isolate_process(data_dir: Path, *, threads: int | None = None) -> None:
 def quiet_imports() -> None:
     """Import TensorFlow with its start-up chatter silenced, as the command line does."""
     from flows import cli
+    from flows.quiet import import_tensorflow
 
-    cli._quiet_environment(False)
-    cli._import_tensorflow(False)
+    cli._prepare_environment(False)
+    import_tensorflow()
 
 
 def session_range(source: str, ticker: str, sessions: int, end: dt.date) -> tuple[dt.date, dt.date]:

@@ -52,8 +52,8 @@ def _command() -> list[str]:
 def measure_imports(environment: dict[str, str]) -> float:
     """Seconds to import the flow and everything it needs, in a fresh process."""
     code = (
-        "import time; t = time.perf_counter(); from flows import cli; "
-        "cli._quiet_environment(False); cli._import_tensorflow(False); import flows.daily; "
+        "import time; t = time.perf_counter(); from flows import cli, quiet; "
+        "cli._prepare_environment(False); quiet.import_tensorflow(); import flows.daily; "
         "print(time.perf_counter() - t)"
     )
     output = subprocess.run(

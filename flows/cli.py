@@ -164,7 +164,7 @@ def _backfill(args: argparse.Namespace) -> int:
             f"Backfilling {args.ticker} from {args.source}, {args.start} to {args.end} ...",
             flush=True,
         )
-    _start(args)
+    _start()
     from flows.backfill import backfill
 
     summary = backfill(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from flows.cli import build_parser, main
@@ -105,3 +107,41 @@ def test_a_real_process_shows_no_start_up_chatter_and_one_error_line(tmp_path):
     # The file is checked before anything slow starts: no "Running ..." line, one error line.
     assert process.stdout == ""
     assert process.stderr == f"error: {missing}: does not exist; check the path given after csv:\n"
+
+
+def test_tickers_are_upper_case_at_the_edge_and_nonsense_is_refused(capsys):
+    assert build_parser().parse_args(["run", "--ticker", " nvda "]).ticker == "NVDA"
+    assert build_parser().parse_args(["history", "--ticker", "brk-b"]).ticker == "BRK-B"
+    with pytest.raises(SystemExit) as raised:
+        build_parser().parse_args(["run", "--ticker", "NV DA"])
+    assert raised.value.code == 2
+    assert "'NV DA' is not a ticker symbol" in capsys.readouterr().err
+
+
+def test_backfill_options():
+    args = build_parser().parse_args(
+        ["backfill", "--source", "sample", "--from", "2005-01-03", "--to", "2005-01-05"]
+    )
+    assert (str(args.start), str(args.end), args.mode, args.redo) == (
+        "2005-01-03",
+        "2005-01-05",
+        "auto",
+        False,
+    )
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["backfill", "--source", "sample", "--from", "2005-01-03"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_backfill_prints_its_summary_and_a_rerun_skips_everything(flow_settings, capsys):
+    argv = ["backfill", "--ticker", "nvda", "--source", "sample"]
+    argv += ["--from", "2005-01-03", "--to", "2005-01-05"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Backfilling NVDA from sample, 2005-01-03 to 2005-01-05 ..." in out
+    assert "3 sessions run, 0 already stored, of 3" in out
+    assert "models: finetune 2, retrain 1" in out
+    assert main([*argv, "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["ran"], again["skipped"]) == (0, 3)
