@@ -224,6 +224,9 @@ def choose_served(
     comparison = f"LSTM skill {skill:.3f} over {n} {basis} forecasts"
     if skill <= 1.0 + tolerance:
         reason = f"{comparison} (naive = 1, tolerance {tolerance:g})"
+        if skill > 1.0:
+            # Served, but the user is told: worse than naive, within the tolerance.
+            reason = f"{comparison}: worse than naive, but within the tolerance {tolerance:g}"
         return Serving("lstm", reason, skill, n, basis)
     return Serving(
         "naive",
