@@ -159,7 +159,7 @@ def forecast_day(
     # day's own model forecasts the day, and the newer champion stays champion.
     replay = champion is not None and champion.info.as_of_date > data.last_date
     with clock.step("evaluate"):
-        record = read_record(engine, ticker, data.last_date, settings.serving.window)
+        record = read_record(engine, ticker, data.last_date)
         promotion = judge_candidate(
             trained,
             champion_record=record.lstm if incumbent is not None else None,

@@ -47,5 +47,3 @@ IO_OPTIONS = {
     "cache_policy": NO_CACHE,
 }
 io_task = task(**IO_OPTIONS)
-# Models and arrays are passed in memory; nothing is worth caching between daily runs.
-compute_task = task(cache_policy=NO_CACHE)

@@ -240,21 +240,16 @@ class Record:
 
     lstm: pd.DataFrame
     """Every realized walk-forward forecast of the LSTM, oldest first."""
-    naive: pd.DataFrame
-    """The newest realized forecasts of the naive baseline."""
     held_out: pd.DataFrame
     """The test window of the newest retrain stored as of the day."""
 
 
 @task(name="evaluate: walk-forward record", **IO_OPTIONS)
-def read_record(engine: Engine, ticker: str, through: dt.date, window: int) -> Record:
+def read_record(engine: Engine, ticker: str, through: dt.date) -> Record:
     """Read the realized walk-forward record up to the as-of date, and nothing after it."""
     with unit_of_work(engine) as session:
         return Record(
             lstm=read_walk_forward(session=session, ticker=ticker, method="lstm", through=through),
-            naive=read_walk_forward(
-                session=session, ticker=ticker, method="naive", through=through, limit=window
-            ),
             held_out=read_held_out(session=session, ticker=ticker, through=through),
         )
 
