@@ -27,10 +27,10 @@ from flows.concurrency import ticker_guard
 from flows.pipeline import forecast_day
 from flows.retry import io_task
 from flows.tasks import open_store
-from forecasting.config import get_settings
+from forecasting.config import Settings, get_settings
 from forecasting.errors import NvdaForecastError
 from forecasting.policy import Mode
-from forecasting.sources import load_prices
+from forecasting.sources import load_prices, source_for_ticker
 from forecasting.tickers import normalize_ticker
 
 
@@ -113,12 +113,42 @@ def backfill(
     adjust_splits: bool = False,
 ) -> BackfillSummary:
     """Run the daily pipeline for every session from ``start`` to ``end`` the source has."""
+    settings = get_settings()
+    engine = open_store(settings.database_url)
+    return backfill_ticker(
+        engine,
+        settings,
+        ticker=ticker,
+        source=source,
+        start=start,
+        end=end,
+        mode=mode,
+        redo=redo,
+        adjust_splits=adjust_splits,
+        flow_run_id=flow_run.id,
+    )
+
+
+def backfill_ticker(
+    engine: Engine,
+    settings: Settings,
+    *,
+    ticker: str,
+    source: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    mode: Mode,
+    redo: bool,
+    adjust_splits: bool,
+    flow_run_id: str | None,
+) -> BackfillSummary:
+    """One ticker's sessions in order, each one `forecast_day`; the backfill flow, and the
+    unit a many-ticker backfill maps over its tickers (flows/fleet.py)."""
     if start is None or end is None or start > end:
         raise BackfillError(f"give --from and --to with --from <= --to (got {start} .. {end})")
     logger = get_run_logger()
-    settings = get_settings()
     ticker = normalize_ticker(ticker)
-    engine = open_store(settings.database_url)
+    source = source_for_ticker(source, ticker)
     sessions = sessions_in_range(source, ticker, start, end, adjust_splits)
     if not sessions:
         raise BackfillError(f"{source} has no {ticker} sessions from {start} to {end}")
@@ -139,7 +169,7 @@ def backfill(
                     source=source,
                     as_of=day,
                     mode=mode,
-                    flow_run_id=flow_run.id,
+                    flow_run_id=flow_run_id,
                     adjust_splits=adjust_splits,
                 )
             except NvdaForecastError as error:

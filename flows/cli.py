@@ -9,6 +9,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from flows.api import configure_startup_timeout, ensure_api
 from forecasting.errors import NvdaForecastError
@@ -38,9 +39,9 @@ def _prepare_environment(verbose: bool) -> None:
 def _check_source(source: str, ticker: str) -> None:
     """Fail at once on a bad ``--source`` (a missing or empty file), before the slow imports."""
     from forecasting.price_files import read_price_csv
-    from forecasting.sources import CsvSource, parse_source
+    from forecasting.sources import CsvSource, parse_source, source_for_ticker
 
-    parsed = parse_source(source)
+    parsed = parse_source(source_for_ticker(source, ticker))
     if isinstance(parsed, CsvSource):
         # A second read in the flow costs milliseconds; loading Prefect and TensorFlow and
         # starting the API first cost twenty seconds before the same one-line error.
@@ -71,15 +72,52 @@ def _ticker(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _ticker_list(text: str) -> list[str]:
+    tickers = [_ticker(part) for part in text.split(",") if part.strip()]
+    if not tickers:
+        raise argparse.ArgumentTypeError("give tickers separated by commas, e.g. NVDA,AMD")
+    return tickers
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--ticker", type=_ticker, default="NVDA", help="ticker symbol (default NVDA; any case)"
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--ticker", type=_ticker, default=None, help="ticker symbol (default NVDA; any case)"
     )
+    which.add_argument(
+        "--tickers",
+        type=_ticker_list,
+        help="many tickers in one run, comma-separated (default: NVDA_FORECAST_TICKERS)",
+    )
+    which.add_argument("--watchlist", type=Path, help="a file of tickers, one a line, # comments")
     parser.add_argument(
         "--source",
         default="yahoo",
-        help="where prices come from: yahoo, sample (bundled NVDA history) or csv:PATH",
+        help="where prices come from: yahoo, sample (bundled NVDA, AVGO, QCOM, TXN) or "
+        "csv:PATH, where PATH may hold {ticker} (csv:data/{ticker}.csv)",
     )
+    parser.add_argument(
+        "--task-runner",
+        choices=("local", "dask"),
+        default=None,
+        help="where the tickers of a many-ticker run go (default NVDA_FORECAST_TASK_RUNNER, "
+        "local); dask uses NVDA_FORECAST_DASK_ADDRESS or starts a LocalCluster",
+    )
+
+
+def _fleet_tickers(args: argparse.Namespace) -> list[str] | None:
+    """The tickers of a many-ticker run, or None for a single-ticker run (``args.ticker``)."""
+    from flows.fleet import read_watchlist, resolve_tickers
+    from forecasting.config import get_settings
+
+    if args.tickers:
+        return resolve_tickers(args.tickers)
+    if args.watchlist:
+        return resolve_tickers(read_watchlist(args.watchlist))
+    if args.ticker is None and get_settings().tickers:
+        return resolve_tickers(get_settings().tickers)
+    args.ticker = args.ticker or "NVDA"
+    return None
 
 
 def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
@@ -138,7 +176,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_fleet(args: argparse.Namespace, tickers: list[str], what: str) -> int:
+    from forecasting.sources import parse_source, source_for_ticker
+
+    parse_source(source_for_ticker(args.source, tickers[0]))  # a bad --source fails at once
+    if not args.json:
+        print(f"{what} {len(tickers)} tickers from {args.source} ...", flush=True)
+    _start()
+    from flows.fleet import fleet_backfill, fleet_forecast, run_fleet, runner_for
+    from forecasting.config import get_settings
+
+    runner = runner_for(get_settings(), args.task_runner)
+    common = {"tickers": tickers, "source": args.source, "mode": args.mode}
+    common["adjust_splits"] = args.adjust_splits
+    if what == "Backfilling":
+        summary = run_fleet(
+            fleet_backfill, runner, start=args.start, end=args.end, redo=args.redo, **common
+        )
+    else:
+        summary = run_fleet(fleet_forecast, runner, as_of=args.as_of, **common)
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.to_text())
+    for outcome in summary.outcomes:
+        if not outcome.ok:
+            print(f"error: {outcome.ticker}: {outcome.error}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    tickers = _fleet_tickers(args)
+    if tickers is not None:
+        return _run_fleet(args, tickers, "Forecasting")
     _check_source(args.source, args.ticker)
     if not args.json:
         print(f"Running the daily forecast for {args.ticker} from {args.source} ...", flush=True)
@@ -158,6 +225,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _backfill(args: argparse.Namespace) -> int:
+    if args.start > args.end:
+        raise NvdaForecastError(f"--from {args.start} is after --to {args.end}; swap them")
+    tickers = _fleet_tickers(args)
+    if tickers is not None:
+        return _run_fleet(args, tickers, "Backfilling")
     _check_source(args.source, args.ticker)
     if not args.json:
         print(
@@ -181,6 +253,15 @@ def _backfill(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    tickers = _fleet_tickers(args)
+    if tickers is not None:
+        _start()
+        from flows.deployment import serve_fleet
+
+        serve_fleet(
+            tickers=tickers, source=args.source, cron=args.cron, task_runner=args.task_runner
+        )
+        return 0
     _check_source(args.source, args.ticker)
     _start()
     from flows.deployment import serve

@@ -65,3 +65,43 @@ def serve(*, ticker: str = "NVDA", source: str = "yahoo", cron: str | None = Non
 
     ensure_ticker_limit(ticker)
     daily_forecast.serve(**deployment_options(ticker, source, cron), global_limit=CONCURRENCY)
+
+
+FLEET_DEPLOYMENT_NAME = "fleet-daily"
+
+
+def fleet_deployment_options(
+    tickers: list[str], source: str = "yahoo", cron: str | None = None
+) -> dict[str, Any]:
+    """The many-ticker deployment, ``fleet-forecast/fleet-daily``: same schedule and tags."""
+    return {
+        "name": FLEET_DEPLOYMENT_NAME,
+        "schedules": [daily_schedule(cron)],
+        "parameters": {"tickers": list(tickers), "source": source, "as_of": None, "mode": "auto"},
+        "tags": [*TAGS, "fleet"],
+        "description": DESCRIPTION.replace("the LSTM", "each ticker's LSTM"),
+    }
+
+
+def serve_fleet(
+    *,
+    tickers: list[str],
+    source: str = "yahoo",
+    cron: str | None = None,
+    task_runner: str | None = None,
+) -> None:
+    """Serve the many-ticker deployment from this process until interrupted.
+
+    Each scheduled run fans out over ``tickers`` on the task runner of the settings (or
+    ``task_runner``); every ticker's own runs stay serialized by flows.concurrency.
+    """
+    from flows.concurrency import ensure_ticker_limit
+    from flows.fleet import fleet_forecast, runner_for
+    from forecasting.config import get_settings
+
+    for ticker in tickers:
+        ensure_ticker_limit(ticker)
+    runner = runner_for(get_settings(), task_runner)
+    fleet_forecast.with_options(task_runner=runner).serve(
+        **fleet_deployment_options(tickers, source, cron), global_limit=CONCURRENCY
+    )

@@ -93,7 +93,11 @@ def check_restatement(
         newest = latest_price_date(session=session, ticker=ticker)
     parsed = parse_source(source)
     restatement = judge_restatement(
-        stored, fetched, origin=parsed.uri, live=parsed.name == LIVE_SOURCE, stored_until=newest
+        stored,
+        fetched,
+        origin=parsed.uri_for(ticker),
+        live=parsed.name == LIVE_SOURCE,
+        stored_until=newest,
     )
     if restatement is not None:
         get_run_logger().warning("history of %s was restated: %s", ticker, restatement)
@@ -142,7 +146,7 @@ def store_prices(
         record_ingestion(
             session=session,
             ticker=ticker,
-            source=parsed.uri,
+            source=parsed.uri_for(ticker),
             requested_start=requested_start,
             requested_end=requested_end,
             rows_received=len(fetched),
@@ -182,7 +186,7 @@ def record_failed_download(
         record_ingestion(
             session=session,
             ticker=ticker,
-            source=parse_source(source).uri,
+            source=parse_source(source).uri_for(ticker),
             requested_start=requested_start,
             requested_end=requested_end,
             rows_received=0,

@@ -64,7 +64,7 @@ from forecasting.policy import (
     judge,
     serving_finding,
 )
-from forecasting.sources import parse_source
+from forecasting.sources import parse_source, source_for_ticker
 
 
 def code_version() -> str:
@@ -126,6 +126,7 @@ def forecast_day(
     """Run steps 1-9 for one ticker and day; return the summary and the record to chart."""
     logger = get_run_logger()
     clock = _Clock()
+    source = source_for_ticker(source, ticker)
     with clock.step("ingest"):
         ingested = ingest(
             engine,
@@ -233,7 +234,7 @@ def forecast_day(
     with clock.step("deliver"):
         deliver_alerts(
             persisted.alerts,
-            webhook_url=settings.alert_webhook_url,
+            webhook_url=settings.alert_webhook_url.get_secret_value(),
             notification_block=settings.alert_notification_block,
         )
     summary = _summarize(

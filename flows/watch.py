@@ -350,28 +350,52 @@ def notify_block(name: str, alert: StoredAlert) -> None:
 
 def record_failed_run(flow, flow_run, state) -> None:
     """`on_failure` hook: open a critical pipeline alert for the failed run, and deliver it."""
-    logger = logging.getLogger(__name__)
     parameters = flow_run.parameters or {}
-    ticker = parameters.get("ticker", "NVDA")
-    as_of = parameters.get("as_of") or dt.datetime.now(dt.UTC).date()
-    if isinstance(as_of, str):
-        as_of = dt.date.fromisoformat(as_of)
+    as_of = parameters.get("as_of")
     error = state.result(raise_on_failure=False)
-    finding = flow_run_failure(error if isinstance(error, BaseException) else state.message or "")
+    report_failed_run(
+        ticker=parameters.get("ticker", "NVDA"),
+        as_of=dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of,
+        error=error if isinstance(error, BaseException) else state.message or "",
+        flow_run_id=str(flow_run.id),
+    )
+
+
+def report_failed_run(
+    *,
+    ticker: str,
+    as_of: dt.date | None,
+    error: BaseException | str,
+    flow_run_id: str | None,
+    database_url: str | None = None,
+) -> StoredAlert | None:
+    """Open (or refresh) the ticker's critical pipeline alert for a failed run, and deliver it.
+
+    Used by the single-ticker flow's `on_failure` hook and, per failed ticker, by a many-ticker
+    run. Returns the alert, or None when the database itself cannot take it (logged: the run's
+    own error is what the caller reports).
+    """
+    logger = logging.getLogger(__name__)
+    finding = flow_run_failure(error)
     settings = get_settings()
     try:
-        engine = get_engine(settings.database_url)
+        engine = get_engine(database_url or settings.database_url)
         ensure_schema(engine)
         with unit_of_work(engine) as session:
             alert = record_failure(
-                session, ticker=ticker, as_of=as_of, finding=finding, flow_run_id=str(flow_run.id)
+                session,
+                ticker=ticker,
+                as_of=as_of or dt.datetime.now(dt.UTC).date(),
+                finding=finding,
+                flow_run_id=flow_run_id,
             )
     except Exception as failure:  # the database may be what failed; never mask the run's error
         logger.error("could not record the failed run of %s: %s", ticker, failure)
-        return
+        return None
     if alert.is_new:
         deliver(
             alert,
-            webhook_url=settings.alert_webhook_url,
+            webhook_url=settings.alert_webhook_url.get_secret_value(),
             notification_block=settings.alert_notification_block,
         )
+    return alert

@@ -11,9 +11,18 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -203,8 +212,10 @@ class Settings(BaseSettings):
     )
     drift: DriftConfig = DriftConfig()
     serving: ServingConfig = ServingConfig()
-    alert_webhook_url: str = Field(
-        "", description="POST each new alert as JSON to this URL (Slack-style or your own)"
+    alert_webhook_url: SecretStr = Field(
+        SecretStr(""),
+        description="POST each new alert as JSON to this URL (Slack-style or your own); a "
+        "secret: its token never reaches a repr, a log line or the run's parameters",
     )
     alert_notification_block: str = Field(
         "", description="a Prefect notification block, 'block-type/name', to notify of new alerts"
@@ -216,6 +227,32 @@ class Settings(BaseSettings):
         description="a candidate may be this much worse in skill than the champion, and the "
         "LSTM this much worse than naive, and still serve",
     )
+
+    tickers: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="tickers of a many-ticker run or deployment, comma-separated "
+        "(NVDA_FORECAST_TICKERS=NVDA,AMD,AVGO); empty means the single --ticker",
+    )
+    task_runner: Literal["local", "dask"] = Field(
+        "local",
+        description="where the tickers of a many-ticker run go: 'local' runs them one after "
+        "another in this process, 'dask' on a Dask cluster (the 'dask' extra)",
+    )
+    dask_address: str = Field(
+        "",
+        description="an existing Dask scheduler, tcp://host:8786; empty starts a "
+        "distributed.LocalCluster sized to this machine",
+    )
+    dask_workers: int = Field(
+        0, ge=0, description="worker processes of the LocalCluster; 0 means one per core"
+    )
+
+    @field_validator("tickers", mode="before")
+    @classmethod
+    def _split_tickers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -35,8 +35,27 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_FILE = "nvda_sample.csv.gz"
 SAMPLE_TICKER = "NVDA"
+# The bundled sample: NVDA, and three semiconductor peers for the many-ticker demo
+# (forecasting/data/README.md says where each file comes from).
+SAMPLE_FILES = {
+    "NVDA": SAMPLE_FILE,
+    "AVGO": "avgo_sample.csv.gz",
+    "QCOM": "qcom_sample.csv.gz",
+    "TXN": "txn_sample.csv.gz",
+}
+SAMPLE_TICKERS = tuple(SAMPLE_FILES)
+TICKER_FIELD = "{ticker}"
 _TICKER = re.compile(r"[A-Za-z0-9^][A-Za-z0-9.\-=^]{0,19}")
-_SOURCES = "yahoo, sample or csv:PATH (e.g. csv:data/NVDA.csv)"
+_SOURCES = "yahoo, sample or csv:PATH (e.g. csv:data/NVDA.csv or csv:data/{ticker}.csv)"
+
+
+def source_for_ticker(spec: str, ticker: str) -> str:
+    """``spec`` with ``{ticker}`` in a ``csv:`` path replaced by the ticker (as given).
+
+    ``csv:../shared/data/watchlist/{ticker}.csv`` names one file per ticker of a many-ticker
+    run; every other source is returned unchanged.
+    """
+    return spec.replace(TICKER_FIELD, ticker) if spec.strip()[:4].lower() == "csv:" else spec
 
 
 class PriceSource(ABC):
@@ -48,6 +67,10 @@ class PriceSource(ABC):
     @abstractmethod
     def uri(self) -> str:
         """Where the rows came from, for the ingestion record."""
+
+    def uri_for(self, ticker: str) -> str:
+        """Where ``ticker``'s rows came from (the bundled sample keeps a file per ticker)."""
+        return self.uri
 
     def fetch(
         self,
@@ -110,6 +133,11 @@ def parse_source(spec: str) -> PriceSource:
     if text.lower() == "sample":
         return SampleSource()
     if text[:4].lower() == "csv:" and text[4:].strip():
+        if TICKER_FIELD in text:
+            raise ConfigurationError(
+                f"{spec!r} names a file per ticker; give the ticker (--ticker or --tickers) so "
+                f"that {TICKER_FIELD} can be filled in"
+            )
         return CsvSource(Path(text[4:].strip()).expanduser().resolve())
     raise ConfigurationError(f"unknown price source {spec!r}; use {_SOURCES}")
 
@@ -153,7 +181,7 @@ def load_prices(
     ConfigurationError, DataSourceError, PriceValidationError
         The typed errors of ``forecasting.errors``; each message says what to do.
     """
-    frame = parse_source(source).fetch(
+    frame = parse_source(source_for_ticker(source, ticker)).fetch(
         ticker, start=start, as_of=as_of, now=now, adjust_splits=adjust_splits
     )
     logger.info(
@@ -202,13 +230,16 @@ class CsvSource(PriceSource):
 
 @dataclass(frozen=True)
 class SampleSource(PriceSource):
-    """The bundled NVDA history, cleaned (``--source sample``; see forecasting/data/README.md)."""
+    """The bundled histories (``--source sample``; see forecasting/data/README.md)."""
 
     name: ClassVar[str] = "sample"
 
     @property
     def uri(self) -> str:
         return f"sample:{SAMPLE_FILE}"
+
+    def uri_for(self, ticker: str) -> str:
+        return f"sample:{SAMPLE_FILES.get(ticker.upper(), SAMPLE_FILE)}"
 
     def _fetch(
         self,
@@ -219,15 +250,16 @@ class SampleSource(PriceSource):
         *,
         adjust_splits: bool,
     ) -> pd.DataFrame:
-        if ticker.upper() != SAMPLE_TICKER:
+        file = SAMPLE_FILES.get(ticker.upper())
+        if file is None:
             raise TickerNotFoundError(
-                f"the bundled sample holds only {SAMPLE_TICKER}, not {ticker}; "
+                f"the bundled sample holds {', '.join(SAMPLE_TICKERS)}, not {ticker}; "
                 f"use --source yahoo or --source csv:PATH for {ticker}"
             )
         return _from_file(
-            _sample(),
+            _sample(ticker.upper()),
             ticker,
-            SAMPLE_FILE,
+            file,
             start,
             as_of,
             now,
@@ -236,16 +268,17 @@ class SampleSource(PriceSource):
         )
 
 
-@lru_cache(maxsize=1)
-def _sample() -> pd.DataFrame:
-    resource = importlib.resources.files("forecasting").joinpath("data", SAMPLE_FILE)
+@lru_cache(maxsize=len(SAMPLE_FILES))
+def _sample(ticker: str = SAMPLE_TICKER) -> pd.DataFrame:
+    file = SAMPLE_FILES[ticker]
+    resource = importlib.resources.files("forecasting").joinpath("data", file)
     if not resource.is_file():
         raise PriceFileError(
-            f"the bundled sample {SAMPLE_FILE} is missing from the installed package; "
+            f"the bundled sample {file} is missing from the installed package; "
             "reinstall nvda-forecast"
         )
     with importlib.resources.as_file(resource) as path:
-        return read_price_csv(path, ticker=SAMPLE_TICKER)
+        return read_price_csv(path, ticker=ticker)
 
 
 def _from_file(

@@ -6,12 +6,18 @@ import json
 
 import pytest
 
-from flows.cli import build_parser, main
+from flows.cli import _fleet_tickers, build_parser, main
 
 
 def test_run_defaults_and_date_parsing():
     args = build_parser().parse_args(["run"])
-    assert (args.ticker, args.source, args.as_of, args.mode) == ("NVDA", "yahoo", None, "auto")
+    assert (args.ticker, args.source, args.as_of, args.mode) == (None, "yahoo", None, "auto")
+    assert (args.tickers, args.watchlist, args.task_runner) == (None, None, None)
+    assert _fleet_tickers(args) is None and args.ticker == "NVDA"  # one ticker, NVDA
+    args = build_parser().parse_args(["run", "--tickers", "nvda, amd", "--task-runner", "dask"])
+    assert _fleet_tickers(args) == ["NVDA", "AMD"] and args.task_runner == "dask"
+    with pytest.raises(SystemExit):  # one of --ticker, --tickers, --watchlist
+        build_parser().parse_args(["run", "--ticker", "NVDA", "--tickers", "AMD"])
     args = build_parser().parse_args(["run", "--as-of", "2024-12-31", "--mode", "retrain"])
     assert str(args.as_of) == "2024-12-31" and args.mode == "retrain"
 

@@ -15,7 +15,13 @@ from forecasting.errors import (
     PriceValidationError,
     TickerNotFoundError,
 )
-from forecasting.sources import CsvSource, SampleSource, load_prices, parse_source
+from forecasting.sources import (
+    CsvSource,
+    SampleSource,
+    load_prices,
+    parse_source,
+    source_for_ticker,
+)
 from forecasting.validation import PRICE_COLUMNS
 from forecasting.yahoo import YahooSource
 
@@ -71,7 +77,7 @@ def test_the_sample_honours_as_of_and_start():
 
 def test_the_sample_refuses_other_tickers_and_empty_windows():
     with pytest.raises(
-        TickerNotFoundError, match="the bundled sample holds only NVDA, not AMD; use"
+        TickerNotFoundError, match="the bundled sample holds NVDA, AVGO, QCOM, TXN, not AMD; use"
     ):
         load_prices("sample", "AMD")
     with pytest.raises(
@@ -132,3 +138,24 @@ def test_a_missing_csv_is_a_price_file_error(tmp_path):
     source = parse_source(f"csv:{tmp_path / 'gone.csv'}")
     with pytest.raises(PriceFileError, match=r"gone\.csv: does not exist; check the path"):
         source.fetch("NVDA")
+
+
+@pytest.mark.parametrize("ticker", ["AVGO", "QCOM", "TXN"])
+def test_the_sample_bundles_three_peers_for_the_many_ticker_demo(ticker):
+    after_close = dt.datetime(2026, 6, 13, 12, 0, tzinfo=UTC)
+    prices = load_prices("sample", ticker.lower(), now=after_close)
+    watchlist = Path("/work/shared/data/watchlist") / f"{ticker}.csv"
+    assert prices.index[-1] == pd.Timestamp("2026-06-12")
+    assert parse_source("sample").uri_for(ticker) == f"sample:{ticker.lower()}_sample.csv.gz"
+    if watchlist.is_file():  # byte for byte the watchlist's file (forecasting/data/README.md)
+        assert prices.equals(load_prices(f"csv:{watchlist}", ticker, now=after_close))
+
+
+def test_a_csv_path_may_name_a_file_per_ticker(tmp_path):
+    template = f"csv:{tmp_path}/{{ticker}}.csv"
+    assert source_for_ticker(template, "AVGO") == f"csv:{tmp_path}/AVGO.csv"
+    assert source_for_ticker("sample", "AVGO") == "sample"
+    with pytest.raises(ConfigurationError, match=r"names a file per ticker; give the ticker"):
+        parse_source(template)
+    with pytest.raises(PriceFileError, match=r"AVGO\.csv"):
+        load_prices(template, "AVGO")
