@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint format bench clean
+.PHONY: run run-many test lint format bench clean
 
 $(BIN)/nvda-forecast: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(BIN)/nvda-forecast: pyproject.toml
 ## The daily job once, offline: SQLite, bundled sample data, no server.
 run: $(BIN)/nvda-forecast
 	$(BIN)/nvda-forecast run --source sample
+
+## Many tickers in one run, offline: NVDA and the three bundled peers (docs/fleet.md).
+run-many: $(BIN)/nvda-forecast
+	$(BIN)/nvda-forecast run --source sample --tickers NVDA,AVGO,QCOM,TXN
 
 ## Lint and the whole test suite (SQLite and the local PostgreSQL).
 test: $(BIN)/nvda-forecast
