@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         record("first", run(seed, args.seed_runner, names[:seed_count], FIRST_DAY, args.watchlist))
     for runner in args.runners:
         for count in args.first:
-            if ("first", runner, count) in done or (runner, count) == (args.seed_runner, seed_count):
+            seeded = (runner, count) == (args.seed_runner, seed_count)
+            if ("first", runner, count) in done or seeded:
                 continue
             home = args.work_dir / f"first-{runner}-{count}"
             shutil.rmtree(home, ignore_errors=True)

@@ -21,7 +21,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from db.engine import Engine, unit_of_work
+from db.engine import get_engine, unit_of_work
 from db.repository import read_predictions
 from flows.concurrency import ticker_guard
 from flows.pipeline import forecast_day
@@ -94,9 +94,9 @@ def sessions_in_range(
 
 
 @io_task
-def stored_sessions(engine: Engine, ticker: str, start: dt.date, end: dt.date) -> set[dt.date]:
+def stored_sessions(database_url: str, ticker: str, start: dt.date, end: dt.date) -> set[dt.date]:
     """As-of dates in the range that already have a served forecast."""
-    with unit_of_work(engine) as session:
+    with unit_of_work(get_engine(database_url)) as session:
         forecasts = read_predictions(session=session, ticker=ticker, kind="forecast")
     days = {day.date() for day in forecasts["as_of_date"]} if not forecasts.empty else set()
     return {day for day in days if start <= day <= end}
@@ -114,9 +114,9 @@ def backfill(
 ) -> BackfillSummary:
     """Run the daily pipeline for every session from ``start`` to ``end`` the source has."""
     settings = get_settings()
-    engine = open_store(settings.database_url)
+    database_url = open_store(settings.database_url)
     return backfill_ticker(
-        engine,
+        database_url,
         settings,
         ticker=ticker,
         source=source,
@@ -130,7 +130,7 @@ def backfill(
 
 
 def backfill_ticker(
-    engine: Engine,
+    database_url: str,
     settings: Settings,
     *,
     ticker: str,
@@ -152,7 +152,7 @@ def backfill_ticker(
     sessions = sessions_in_range(source, ticker, start, end, adjust_splits)
     if not sessions:
         raise BackfillError(f"{source} has no {ticker} sessions from {start} to {end}")
-    done = set() if redo else stored_sessions(engine, ticker, start, end)
+    done = set() if redo else stored_sessions(database_url, ticker, start, end)
     progress = create_progress_artifact(0.0, key=f"{ticker.lower()}-backfill-progress")
     actions, served_by, steps = Counter(), Counter(), Counter()
     started, ran = time.perf_counter(), 0
@@ -163,7 +163,7 @@ def backfill_ticker(
                 continue
             try:
                 summary, _ = forecast_day(
-                    engine,
+                    database_url,
                     settings,
                     ticker=ticker,
                     source=source,

@@ -32,11 +32,11 @@ def daily_forecast(
     """Forecast the next close of one ticker and store everything the run learned."""
     settings = get_settings()
     ticker = normalize_ticker(ticker)
-    engine = open_store(settings.database_url)
+    database_url = open_store(settings.database_url)
     # One run per ticker at a time, across deployments and manual runs (flows/concurrency.py).
     with ticker_guard(ticker):
         summary, record = forecast_day(
-            engine,
+            database_url,
             settings,
             ticker=ticker,
             source=source,

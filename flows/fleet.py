@@ -224,10 +224,10 @@ def runner_for(settings: Settings, kind: str | None = None) -> TaskRunner:
 def forecast_ticker(job: TickerJob, parent_run_id: str | None) -> RunSummary:
     """One ticker's daily run, as `nvda-forecast run --ticker` would do it."""
     settings = replace_database(get_settings(), job.database_url)
-    engine = open_store(job.database_url)
+    database_url = open_store(job.database_url)
     with ticker_guard(job.ticker):
         summary, record = forecast_day(
-            engine,
+            database_url,
             settings,
             ticker=job.ticker,
             source=job.source,

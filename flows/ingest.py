@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 from prefect import get_run_logger, task
 
-from db.engine import Engine, unit_of_work
+from db.engine import get_engine, unit_of_work
 from db.repository import latest_price_date, read_prices, record_ingestion, upsert_prices
 from flows.retry import IO_OPTIONS
 from forecasting.calendar import previous_trading_day
@@ -51,9 +51,9 @@ class Ingested:
 
 
 @task(name="ingest: last stored bar", **IO_OPTIONS)
-def last_stored_date(engine: Engine, ticker: str) -> dt.date | None:
+def last_stored_date(database_url: str, ticker: str) -> dt.date | None:
     """Date of the newest stored bar for the ticker."""
-    with unit_of_work(engine) as session:
+    with unit_of_work(get_engine(database_url)) as session:
         return latest_price_date(session=session, ticker=ticker)
 
 
@@ -80,10 +80,10 @@ def download(
 
 @task(name="ingest: check restatement", **IO_OPTIONS)
 def check_restatement(
-    engine: Engine, ticker: str, source: str, fetched: pd.DataFrame
+    database_url: str, ticker: str, source: str, fetched: pd.DataFrame
 ) -> Resync | None:
     """Compare fetched and stored bars on their overlap; refuse what no adjustment does."""
-    with unit_of_work(engine) as session:
+    with unit_of_work(get_engine(database_url)) as session:
         stored = read_prices(
             session=session,
             ticker=ticker,
@@ -128,7 +128,7 @@ def describe_adjustment(fetched: pd.DataFrame, restatement: Resync | None) -> st
 
 @task(name="ingest: store", **IO_OPTIONS)
 def store_prices(
-    engine: Engine,
+    database_url: str,
     ticker: str,
     source: str,
     fetched: pd.DataFrame,
@@ -141,7 +141,7 @@ def store_prices(
     """Upsert the bars and record the ingestion, in one transaction; nothing else is deleted."""
     parsed = parse_source(source)
     adjustment = describe_adjustment(fetched, restatement)
-    with unit_of_work(engine) as session:
+    with unit_of_work(get_engine(database_url)) as session:
         upserted = upsert_prices(fetched, session=session, ticker=ticker, source=parsed.name)
         record_ingestion(
             session=session,
@@ -172,7 +172,7 @@ def store_prices(
 
 @task(name="ingest: record failure", **IO_OPTIONS)
 def record_failed_download(
-    engine: Engine,
+    database_url: str,
     ticker: str,
     source: str,
     *,
@@ -182,7 +182,7 @@ def record_failed_download(
     flow_run_id: str | None,
 ) -> None:
     """Record a download that failed after its retries, or bars that failed a check."""
-    with unit_of_work(engine) as session:
+    with unit_of_work(get_engine(database_url)) as session:
         record_ingestion(
             session=session,
             ticker=ticker,
@@ -202,7 +202,7 @@ def record_failed_download(
 
 
 def ingest(
-    engine: Engine,
+    database_url: str,
     *,
     ticker: str,
     source: str,
@@ -211,7 +211,7 @@ def ingest(
     adjust_splits: bool = False,
 ) -> Ingested:
     """Step 1: fetch the gap since the last stored bar (plus an overlap), check it, store it."""
-    last = last_stored_date(engine, ticker)
+    last = last_stored_date(database_url, ticker)
     start = None
     if last is not None:
         start = min(last, as_of) if as_of else last
@@ -219,16 +219,16 @@ def ingest(
             start = previous_trading_day(start)
     try:
         fetched = download(source, ticker, start, as_of, adjust_splits)
-        restatement = check_restatement(engine, ticker, source, fetched)
+        restatement = check_restatement(database_url, ticker, source, fetched)
         if restatement is not None and start is not None:
             # Every bar the source restated is replaced, not only the overlap's; stored bars
             # it does not return (after as_of, before its first date) are kept as they are.
             get_run_logger().warning("re-reading the whole history of %s from %s", ticker, source)
             fetched = download(source, ticker, None, as_of, adjust_splits)
-            restatement = check_restatement(engine, ticker, source, fetched)
+            restatement = check_restatement(database_url, ticker, source, fetched)
     except (DataSourceError, PriceValidationError) as error:
         record_failed_download(
-            engine,
+            database_url,
             ticker,
             source,
             requested_start=start,
@@ -246,7 +246,7 @@ def ingest(
         end = min(last, as_of) if as_of else last
         return Ingested(0, 0, end, end, None, download_failed=True)
     return store_prices(
-        engine,
+        database_url,
         ticker,
         source,
         fetched,

@@ -2,22 +2,28 @@
 
 A rerun for the same ticker and as-of date replaces its rows (the unique keys of model_versions,
 evaluations and predictions make every write an upsert or a replace): one served forecast, one
-forecast per contender, one test window a day. A failure part-way leaves the database as it was:
-the transaction rolls back and the new artifact file is removed. The file of a model version a
-rerun replaced is removed once the transaction has committed.
+forecast per contender, one test window a day.
+
+The candidate's model file is a side effect of the same attempt: each attempt of the task writes
+it, then opens the transaction. A failure part-way leaves the database as it was: the transaction
+rolls back and the file this attempt wrote is removed, unless a committed row already refers to
+it (an identical model of an earlier run). A retried attempt writes the file again, so a commit
+can never point at a removed file. The file of a model version a rerun replaced is removed once
+the transaction has committed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger, task
 
-from db.engine import Engine, unit_of_work
+from db.engine import get_engine, unit_of_work
 from db.repository import (
+    artifact_in_use,
     promote,
     prune_test_predictions,
     record_evaluation,
@@ -28,7 +34,7 @@ from db.repository import (
     upsert_model_version,
 )
 from flows.retry import IO_OPTIONS
-from flows.storage import remove_model
+from flows.storage import remove_model, store_model
 from flows.watch import StoredAlert, store_findings
 from forecasting.alerting import Finding
 from forecasting.evaluation import Forecast
@@ -51,8 +57,6 @@ class Candidate:
     config_hash: str
     train_start: dt.date
     train_end: dt.date
-    artifact_uri: str
-    sha256: str
     promoted: bool
     promotion_reason: str
     serves: bool
@@ -60,6 +64,9 @@ class Candidate:
     day (a newer champion stays champion, the day's own model forecasts the day)."""
     stored: bool = True
     """False for a rejected rerun that would overwrite the champion's own row."""
+    artifact_uri: str = ""
+    """Where its file went, and the file's sha256: filled in by `persist_run`."""
+    sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ class Persisted:
 
     candidate_id: int | None
     forecaster_id: int
+    candidate_sha256: str | None
     alerts: list[StoredAlert]
     """The ticker's open alerts after this run; ``is_new`` marks the ones it opened."""
 
@@ -109,11 +117,24 @@ def forecast_rows(forecast: Forecast) -> list[dict[str, Any]]:
 
 
 @task(name="persist", **IO_OPTIONS)
-def persist_run(engine: Engine, record: RunRecord) -> Persisted:
-    """Write model version, evaluations, predictions, drift metrics and alerts: one transaction."""
+def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> Persisted:
+    """Write the model file, then model version, evaluations, predictions, drift metrics and
+    alerts in one transaction; the file goes if the transaction does not commit."""
     replaced_files: list[str] = []
+    candidate = record.candidate
+    written = None
+    if candidate is not None and candidate.stored:
+        uri, sha256 = store_model(
+            candidate.training.model,
+            root=artifact_root,
+            ticker=record.ticker,
+            as_of=record.as_of,
+            kind=candidate.kind,
+        )
+        written = uri
+        record = replace(record, candidate=replace(candidate, artifact_uri=uri, sha256=sha256))
     try:
-        with unit_of_work(engine) as session:
+        with unit_of_work(get_engine(database_url)) as session:
             if record.retired_champion_id is not None:
                 retire(session=session, version_id=record.retired_champion_id)
             candidate_id = _store_candidate(session, record, replaced_files)
@@ -144,14 +165,32 @@ def persist_run(engine: Engine, record: RunRecord) -> Persisted:
                 flow_run_id=record.flow_run_id,
             )
     except BaseException:
-        if record.candidate is not None and record.candidate.stored:
-            remove_model(record.candidate.artifact_uri)
+        if written is not None:
+            _remove_unless_stored(database_url, written)
         raise
     # Files of rows a rerun replaced: no stored version refers to them any more.
     for uri in replaced_files:
         remove_model(uri)
     get_run_logger().info("stored run of %s as of %s", record.ticker, record.as_of)
-    return Persisted(candidate_id=candidate_id, forecaster_id=forecaster_id, alerts=alerts)
+    return Persisted(
+        candidate_id=candidate_id,
+        forecaster_id=forecaster_id,
+        candidate_sha256=record.candidate.sha256 if written else None,
+        alerts=alerts,
+    )
+
+
+def _remove_unless_stored(database_url: str, uri: str) -> None:
+    """Undo this attempt's file, unless a committed row refers to it (or that cannot be told:
+    an orphan file is harmless, a row pointing at a removed file is not)."""
+    try:
+        with unit_of_work(get_engine(database_url)) as session:
+            in_use = artifact_in_use(session=session, artifact_uri=uri)
+    except Exception as error:
+        get_run_logger().warning("kept %s: could not check whether it is stored (%s)", uri, error)
+        return
+    if not in_use:
+        remove_model(uri)
 
 
 def _replace(session, record: RunRecord, kind: str, method: str, rows, model_version_id) -> None:

@@ -18,7 +18,6 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from db.engine import Engine
 from flows.ingest import Ingested, ingest
 from flows.persist import Candidate, Persisted, RunRecord, persist_run
 from flows.summary import RunSummary
@@ -38,7 +37,6 @@ from flows.tasks import (
     prepare_data,
     read_record,
     retrain_candidate,
-    save_candidate,
 )
 from flows.watch import deliver_alerts, open_drift_alerts, watch
 from forecasting.calendar import trading_days_between
@@ -113,7 +111,7 @@ class _Clock:
 
 
 def forecast_day(
-    engine: Engine,
+    database_url: str,
     settings: Settings,
     *,
     ticker: str,
@@ -129,7 +127,7 @@ def forecast_day(
     source = source_for_ticker(source, ticker)
     with clock.step("ingest"):
         ingested = ingest(
-            engine,
+            database_url,
             ticker=ticker,
             source=source,
             as_of=as_of,
@@ -137,10 +135,10 @@ def forecast_day(
             adjust_splits=adjust_splits,
         )
     with clock.step("prepare"):
-        prices = load_history(engine, ticker, ingested.last_date)
+        prices = load_history(database_url, ticker, ingested.last_date)
         data = prepare_data(prices, settings.features)
     with clock.step("decide"):
-        champion = find_champion(engine, ticker)
+        champion = find_champion(database_url, ticker)
         incumbent, broken = _load(ticker, champion)
         decision = decide_training(
             mode=mode,
@@ -150,7 +148,7 @@ def forecast_day(
             retrain_every=settings.retrain_every,
             history_restated=ingested.restatement is not None,
             open_drift_alerts=open_drift_alerts(
-                engine, ticker, champion.info.retrained_as_of if champion else None
+                database_url, ticker, champion.info.retrained_as_of if champion else None
             ),
             champion_broken=broken,
         )
@@ -160,7 +158,7 @@ def forecast_day(
     # day's own model forecasts the day, and the newer champion stays champion.
     replay = champion is not None and champion.info.as_of_date > data.last_date
     with clock.step("evaluate"):
-        record = read_record(engine, ticker, data.last_date)
+        record = read_record(database_url, ticker, data.last_date)
         promotion = judge_candidate(
             trained,
             champion_record=record.lstm if incumbent is not None else None,
@@ -193,7 +191,7 @@ def forecast_day(
     train_window = (data.first_date, data.last_target_date) if serves else champion.train_window
     with clock.step("watch"):
         findings = watch(
-            engine,
+            database_url,
             ticker,
             prices,
             # A file or the bundled sample is the whole world: judge freshness by its last bar.
@@ -216,7 +214,7 @@ def forecast_day(
     with clock.step("persist"):
         candidate = _candidate(trained, promotion, serves, champion, data, settings, ticker)
         persisted = persist_run(
-            engine,
+            database_url,
             RunRecord(
                 ticker=ticker,
                 as_of=data.last_date,
@@ -230,7 +228,11 @@ def forecast_day(
                 contenders=(contenders.lstm, contenders.naive),
                 findings=findings,
             ),
+            artifact_root=settings.artifact_root,
         )
+        if candidate is not None and candidate.promoted and persisted.candidate_sha256:
+            # The next session of a backfill starts from this model without reading its file.
+            keep_champion(ticker, persisted.candidate_sha256, candidate.training.model)
     with clock.step("deliver"):
         deliver_alerts(
             persisted.alerts,
@@ -248,7 +250,7 @@ def forecast_day(
         candidate=candidate,
         persisted=persisted,
         ingested=ingested,
-        database=describe_database(engine),
+        database=describe_database(database_url),
         flow_run_id=flow_run_id,
     )
     summary = replace(summary, step_seconds={k: round(v, 3) for k, v in clock.seconds.items()})
@@ -382,7 +384,7 @@ def _candidate(
     settings: Settings,
     ticker: str,
 ) -> Candidate | None:
-    """Save the candidate's file (unless it would overwrite the champion's row) and describe it."""
+    """Describe the candidate, and whether it is stored (not over the champion's own row)."""
     if trained is None:
         return None
     # A rejected rerun must not overwrite the champion it lost to: they share a unique key.
@@ -392,18 +394,7 @@ def _candidate(
         and champion.kind == trained.kind
     )
     stored = serves or not replaces_champion
-    uri, sha256 = "", ""
-    if stored:
-        uri, sha256 = save_candidate(
-            trained.result.model,
-            root=settings.artifact_root,
-            ticker=ticker,
-            as_of=data.last_date,
-            kind=trained.kind,
-        )
-        if promotion.promote:
-            keep_champion(ticker, sha256, trained.result.model)
-    else:
+    if not stored:
         get_run_logger().warning(
             "rejected candidate not stored: it has the champion's as-of date and kind"
         )
@@ -438,8 +429,6 @@ def _candidate(
         config_hash=config_fingerprint(settings.features, settings.training),
         train_start=data.first_date,
         train_end=data.last_target_date,
-        artifact_uri=uri,
-        sha256=sha256,
         promoted=promotion.promote,
         promotion_reason=promotion.reason,
         serves=serves,

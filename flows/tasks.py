@@ -17,7 +17,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from db.engine import Engine, get_engine, mask_url, unit_of_work
+from db.engine import get_engine, mask_url, unit_of_work
 from db.migrate import ensure_schema
 from db.repository import (
     get_champion,
@@ -28,7 +28,7 @@ from db.repository import (
 )
 from flows.progress import TrainingProgress
 from flows.retry import IO_OPTIONS, io_task
-from flows.storage import load_stored_model, store_model
+from flows.storage import load_stored_model
 from forecasting.baselines import naive_volatility_forecasts
 from forecasting.config import FeatureConfig, ServingConfig, TrainingConfig
 from forecasting.errors import ModelArtifactError
@@ -58,17 +58,21 @@ class Champion:
 
 
 @io_task
-def open_store(database_url: str) -> Engine:
-    """Connect to the database and create its schema on first use."""
-    engine = get_engine(database_url)
-    ensure_schema(engine)
-    return engine
+def open_store(database_url: str) -> str:
+    """Connect to the database, create its schema on first use; return the URL.
+
+    Tasks take the URL, not a live Engine: each opens the process's engine for it
+    (`db.engine.get_engine` keeps one per URL), so what crosses a task boundary pickles and a
+    Dask worker opens its own connections.
+    """
+    ensure_schema(get_engine(database_url))
+    return database_url
 
 
 @task(name="prepare: read bars", **IO_OPTIONS)
-def load_history(engine: Engine, ticker: str, as_of: dt.date) -> pd.DataFrame:
+def load_history(database_url: str, ticker: str, as_of: dt.date) -> pd.DataFrame:
     """Read the stored bars up to the as-of date: features come from the database."""
-    with unit_of_work(engine) as session:
+    with unit_of_work(get_engine(database_url)) as session:
         return read_prices(session=session, ticker=ticker, end=as_of)
 
 
@@ -79,9 +83,9 @@ def prepare_data(prices: pd.DataFrame, config: FeatureConfig) -> PreparedData:
 
 
 @task(name="decide: find champion", **IO_OPTIONS)
-def find_champion(engine: Engine, ticker: str) -> Champion | None:
+def find_champion(database_url: str, ticker: str) -> Champion | None:
     """Look up the current champion model version."""
-    with unit_of_work(engine) as session:
+    with unit_of_work(get_engine(database_url)) as session:
         version = get_champion(session=session, ticker=ticker)
         if version is None:
             return None
@@ -245,9 +249,9 @@ class Record:
 
 
 @task(name="evaluate: walk-forward record", **IO_OPTIONS)
-def read_record(engine: Engine, ticker: str, through: dt.date) -> Record:
+def read_record(database_url: str, ticker: str, through: dt.date) -> Record:
     """Read the realized walk-forward record up to the as-of date, and nothing after it."""
-    with unit_of_work(engine) as session:
+    with unit_of_work(get_engine(database_url)) as session:
         return Record(
             lstm=read_walk_forward(session=session, ticker=ticker, method="lstm", through=through),
             held_out=read_held_out(session=session, ticker=ticker, through=through),
@@ -291,22 +295,14 @@ def forecast_contenders(
     )
 
 
-@task(name="persist: save model", **IO_OPTIONS)
-def save_candidate(
-    model: keras.Model, *, root: str, ticker: str, as_of: dt.date, kind: str
-) -> tuple[str, str]:
-    """Write the candidate's .keras file under the artifact root; return its URI and sha256."""
-    return store_model(model, root=root, ticker=ticker, as_of=as_of, kind=kind)
-
-
 def keep_champion(ticker: str, sha256: str, model: keras.Model) -> None:
     """Remember the model just promoted, for the next session of a backfill."""
     live_models.keep(ticker, sha256, model)
 
 
-def describe_database(engine: Engine) -> str:
-    """The engine's URL with the password masked, for summaries and logs."""
-    return mask_url(engine.url)
+def describe_database(database_url: str) -> str:
+    """The database URL with the password masked, for summaries and logs."""
+    return mask_url(get_engine(database_url).url)
 
 
 def hyperparameters(config: TrainingConfig, result: TrainingResult) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.exceptions import MissingContextError
 
-from db.engine import Engine, Session, get_engine, unit_of_work
+from db.engine import Session, get_engine, unit_of_work
 from db.migrate import ensure_schema
 from db.repository import (
     add_alert,
@@ -84,9 +84,9 @@ class StoredAlert:
 
 
 @io_task
-def open_drift_alerts(engine: Engine, ticker: str, since: dt.date | None) -> tuple[str, ...]:
+def open_drift_alerts(database_url: str, ticker: str, since: dt.date | None) -> tuple[str, ...]:
     """Kinds of open drift alerts opened after ``since``, the last full retrain's as-of date."""
-    with unit_of_work(engine) as session:
+    with unit_of_work(get_engine(database_url)) as session:
         alerts = open_alerts(session=session, ticker=ticker)
     # A retrain on data through ``since`` already answered alerts opened up to that day: a
     # drift that lasts months must not turn every day into a retrain.
@@ -103,7 +103,7 @@ def open_drift_alerts(engine: Engine, ticker: str, since: dt.date | None) -> tup
 
 @io_task
 def watch(
-    engine: Engine,
+    database_url: str,
     ticker: str,
     prices: pd.DataFrame,
     *,
@@ -121,7 +121,7 @@ def watch(
 
     ``reference`` is the held-out record whose error the realized error is compared with.
     """
-    with unit_of_work(engine) as session:
+    with unit_of_work(get_engine(database_url)) as session:
         # Only closes up to the run's last bar: a replay must not see later days.
         realized = read_realized_errors(
             session=session, ticker=ticker, through=prices.index[-1].date()

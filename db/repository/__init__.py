@@ -32,6 +32,7 @@ from db.repository.prices import (
     upsert_prices,
 )
 from db.repository.registry import (
+    artifact_in_use,
     get_champion,
     get_evaluation,
     get_model_version,
@@ -48,6 +49,7 @@ from db.repository.registry import (
 
 __all__ = [
     "add_alert",
+    "artifact_in_use",
     "delete_prices",
     "get_champion",
     "get_evaluation",

@@ -165,6 +165,12 @@ def stored_artifact(*, session: Session, ticker: str, as_of_date: dt.date, kind:
     return session.scalars(statement).first()
 
 
+def artifact_in_use(*, session: Session, artifact_uri: str) -> bool:
+    """Whether any stored model version refers to ``artifact_uri``."""
+    statement = select(ModelVersion.id).where(ModelVersion.artifact_uri == artifact_uri)
+    return session.scalars(statement.limit(1)).first() is not None
+
+
 def reject(*, session: Session, version: ModelVersion) -> ModelVersion:
     """Mark a candidate as rejected (it lost to the champion); the champion cannot be."""
     if version.status == "champion":

@@ -13,6 +13,7 @@ from db.models import Alert, Evaluation, Ingestion, ModelVersion, Prediction, Pr
 from flows.daily import daily_forecast
 from forecasting.calendar import next_trading_day
 from forecasting.errors import TickerNotFoundError
+from forecasting.model import file_sha256
 
 pytestmark = pytest.mark.slow
 # The first test and the reruns run on both databases; the others test the pipeline's logic,
@@ -209,6 +210,34 @@ def test_a_failure_inside_persist_leaves_the_database_unchanged(
     assert {name: after[name] for name in persisted} == {name: before[name] for name in persisted}
     # The failed run's candidate file is removed: nothing half written is left behind.
     assert sorted((tmp_path / "artifacts").rglob("*.keras")) == artifacts
+
+
+@sqlite_only
+def test_a_retried_persist_never_commits_a_row_pointing_at_a_removed_file(
+    flow_settings, monkeypatch, tmp_path
+):
+    from db.errors import DatabaseUnavailableError
+    from flows import persist
+
+    real, calls = persist.replace_predictions, []
+
+    def busy_once(**kwargs):
+        calls.append(kwargs["kind"])
+        if len(calls) == 1:  # the first attempt's transaction fails, as a busy database would
+            raise DatabaseUnavailableError("database is locked (injected)")
+        return real(**kwargs)
+
+    monkeypatch.setattr(persist, "replace_predictions", busy_once)
+    monkeypatch.setattr(persist.persist_run, "retry_delay_seconds", [0])
+    summary = daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
+
+    assert calls.count("test") == 2  # the transaction ran twice: a retry, not a pass-through
+    with unit_of_work(get_engine(flow_settings)) as session:
+        version = session.get(ModelVersion, summary.candidate_version_id)
+        uri, sha256 = version.artifact_uri, version.sha256
+    # The committed row's file exists and is the model it records; no other file is left.
+    assert file_sha256(Path(uri)) == sha256
+    assert list((tmp_path / "artifacts").rglob("*.keras")) == [Path(uri)]
 
 
 @sqlite_only

@@ -35,9 +35,8 @@ ROWS_TO_AS_OF = 6_428  # sample bars up to AS_OF
 def run_ingest(
     database_url: str, source: str, as_of: dt.date | None = None, adjust_splits: bool = False
 ) -> Ingested:
-    engine = open_store(database_url)
     return ingest(
-        engine,
+        open_store(database_url),
         ticker="NVDA",
         source=source,
         as_of=as_of,
