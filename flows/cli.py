@@ -107,8 +107,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def _fleet_tickers(args: argparse.Namespace) -> list[str] | None:
     """The tickers of a many-ticker run, or None for a single-ticker run (``args.ticker``)."""
-    from flows.fleet import read_watchlist, resolve_tickers
     from forecasting.config import get_settings
+    from forecasting.tickers import read_watchlist, resolve_tickers
 
     if args.tickers:
         return resolve_tickers(args.tickers)

@@ -25,7 +25,6 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -46,7 +45,7 @@ from forecasting.config import Settings, get_settings
 from forecasting.errors import ConfigurationError
 from forecasting.policy import Mode
 from forecasting.sources import source_for_ticker
-from forecasting.tickers import normalize_ticker
+from forecasting.tickers import resolve_tickers
 
 TASK_RUNNERS = ("local", "dask")
 
@@ -130,30 +129,6 @@ class FleetSummary:
             for outcome in self.outcomes
         ]
         return values
-
-
-def read_watchlist(path: Path) -> list[str]:
-    """Tickers from a file: one a line, ``#`` starts a comment, blank lines ignored."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigurationError(
-            f"cannot read the watchlist {path}: {error.strerror or error}; give a text file "
-            "with one ticker a line"
-        ) from None
-    tickers = [line.split("#", 1)[0].strip() for line in text.splitlines()]
-    tickers = [ticker for ticker in tickers if ticker]
-    if not tickers:
-        raise ConfigurationError(f"the watchlist {path} names no ticker; put one ticker a line")
-    return tickers
-
-
-def resolve_tickers(tickers: Sequence[str]) -> list[str]:
-    """Normalized tickers in the order given, duplicates dropped; one bad symbol fails all."""
-    resolved = list(dict.fromkeys(normalize_ticker(ticker) for ticker in tickers))
-    if not resolved:
-        raise ConfigurationError("no tickers given; use --tickers NVDA,AMD or --watchlist FILE")
-    return resolved
 
 
 def tensorflow_threads(workers: int, cores: int | None = None) -> dict[str, str]:

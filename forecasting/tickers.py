@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from pathlib import Path
 
 from forecasting.errors import ConfigurationError
 
@@ -34,3 +36,27 @@ def normalize_ticker(text: str) -> str:
             f"{text!r} is not a ticker symbol; use letters, digits and . - ^ = (e.g. NVDA, BRK-B)"
         )
     return symbol
+
+
+def read_watchlist(path: Path) -> list[str]:
+    """Tickers from a file: one a line, ``#`` starts a comment, blank lines ignored."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot read the watchlist {path}: {error.strerror or error}; give a text file "
+            "with one ticker a line"
+        ) from None
+    tickers = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    tickers = [ticker for ticker in tickers if ticker]
+    if not tickers:
+        raise ConfigurationError(f"the watchlist {path} names no ticker; put one ticker a line")
+    return tickers
+
+
+def resolve_tickers(tickers: Sequence[str]) -> list[str]:
+    """Normalized tickers in the order given, duplicates dropped; one bad symbol fails all."""
+    resolved = list(dict.fromkeys(normalize_ticker(ticker) for ticker in tickers))
+    if not resolved:
+        raise ConfigurationError("no tickers given; use --tickers NVDA,AMD or --watchlist FILE")
+    return resolved

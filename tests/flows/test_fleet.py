@@ -26,13 +26,13 @@ from flows.fleet import (
     build_task_runner,
     fleet_backfill,
     fleet_forecast,
-    read_watchlist,
     run_fleet,
     tensorflow_threads,
 )
 from forecasting.config import Settings
 from forecasting.errors import ConfigurationError, PriceFileError
 from forecasting.sources import load_prices
+from forecasting.tickers import read_watchlist
 
 # SQLite only: the per-ticker pipeline's PostgreSQL run is test_daily_flow.py's.
 sqlite_flow = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
