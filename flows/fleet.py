@@ -166,17 +166,28 @@ def build_task_runner(kind: str, *, address: str = "", workers: int = 0) -> Task
         ) from None
     if address:
         return DaskTaskRunner(address=address)
-    workers = workers or os.cpu_count() or 1
-    environment = tensorflow_threads(workers) | {"PREFECT_API_URL": _api_url()}
     return DaskTaskRunner(
-        cluster_class="distributed.LocalCluster",
-        cluster_kwargs={
-            "n_workers": workers,
-            "threads_per_worker": 1,
-            "processes": True,
-            "dashboard_address": None,
-            "env": environment,
-        },
+        cluster_class=local_cluster, cluster_kwargs={"n_workers": workers or os.cpu_count() or 1}
+    )
+
+
+def local_cluster(*, n_workers: int, **options):
+    """A LocalCluster of ``n_workers`` processes, one task thread each, sharing the cores.
+
+    Started when the flow run starts (prefect-dask calls it then), so that its workers can be
+    given the Prefect API this process reports to: the configured server, or the temporary one
+    a CLI run started.
+    """
+    from distributed import LocalCluster
+
+    environment = tensorflow_threads(n_workers) | {"PREFECT_API_URL": _api_url()}
+    return LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        env=environment,
+        **options,
     )
 
 
@@ -322,7 +333,20 @@ def _runner_name() -> str:
     )
 
 
-@flow(name="fleet-forecast", flow_run_name="{source}-{as_of}", timeout_seconds=6 * 3600)
+def default_task_runner() -> TaskRunner:
+    """The runner a deployment's run uses: the settings' (`run_fleet` callers choose theirs)."""
+    try:
+        return runner_for(get_settings())
+    except ConfigurationError:  # the dask extra missing: the run says so when it starts
+        return build_task_runner("local")
+
+
+@flow(
+    name="fleet-forecast",
+    flow_run_name="{source}-{as_of}",
+    timeout_seconds=6 * 3600,
+    task_runner=default_task_runner(),
+)
 def fleet_forecast(
     tickers: list[str],
     source: str = "yahoo",
@@ -344,7 +368,12 @@ def fleet_forecast(
     return _finish(_collect(futures, jobs, str(flow_run.id)), started, "forecast")
 
 
-@flow(name="fleet-backfill", flow_run_name="{source}-{start}-{end}", timeout_seconds=24 * 3600)
+@flow(
+    name="fleet-backfill",
+    flow_run_name="{source}-{start}-{end}",
+    timeout_seconds=24 * 3600,
+    task_runner=default_task_runner(),
+)
 def fleet_backfill(
     tickers: list[str],
     source: str = "yahoo",

@@ -210,3 +210,21 @@ def test_tensorflow_threads_split_the_cores_between_workers():
         "TF_NUM_INTEROP_THREADS": "2",
         "OMP_NUM_THREADS": "2",
     }
+
+
+def test_the_task_runners_each_setting_names():
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    from flows.fleet import local_cluster, runner_for
+
+    local = runner_for(Settings())
+    assert isinstance(local, ThreadPoolTaskRunner) and local._max_workers == 1  # one at a time
+    cluster = runner_for(Settings(task_runner="dask", dask_workers=3))
+    assert isinstance(cluster, DaskTaskRunner) and cluster.address is None
+    assert cluster.cluster_class is local_cluster and cluster.cluster_kwargs == {"n_workers": 3}
+    remote = runner_for(Settings(task_runner="dask", dask_address="tcp://10.0.0.5:8786"), "dask")
+    assert remote.address == "tcp://10.0.0.5:8786"
+    assert isinstance(runner_for(Settings(task_runner="dask"), "local"), ThreadPoolTaskRunner)
+    with pytest.raises(ConfigurationError, match="unknown task runner 'ray'"):
+        build_task_runner("ray")
