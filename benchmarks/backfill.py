@@ -76,7 +76,7 @@ def quiet_imports() -> None:
 
 def session_range(source: str, ticker: str, sessions: int, end: dt.date) -> tuple[dt.date, dt.date]:
     """First and last of the ``sessions`` newest sessions the source has up to ``end``."""
-    from forecasting.sources import load_prices
+    from forecasting.prices.sources import load_prices
 
     days = load_prices(source, ticker, as_of=end).index
     if len(days) < sessions:

@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from forecasting.baselines import garch_forecasts, naive_volatility_forecasts
+from forecasting.prices.sources import load_prices
 from forecasting.scoring import diebold_mariano, winkler_score
-from forecasting.sources import load_prices
 
 DEFAULT_WATCHLIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "watchlist"
 METHODS = ("naive_vol", "garch")

@@ -2,10 +2,11 @@
 
 For every NYSE session of the span, as if the daily flow ran after that day's close, the replay
 forecasts the next close with the champion, scores the forecasts whose day has come, runs
-``forecasting.drift.run_checks`` and applies ``forecasting.alerting.reconcile``: the same
-functions, thresholds and lifecycle the flow uses. It prints how many alerts of each kind and
-metric *opened* per year, and when each opened and resolved, to match against the known
-regimes (the 2018 Q4 sell-off, March 2020, the 2022 drawdown, the 2023-24 AI rally).
+``forecasting.monitoring.drift.run_checks`` and applies
+``forecasting.monitoring.alerting.reconcile``: the same functions, thresholds and lifecycle the
+flow uses. It prints how many alerts of each kind and metric *opened* per year, and when each
+opened and resolved, to match against the known regimes (the 2018 Q4 sell-off, March 2020, the 2022
+drawdown, the 2023-24 AI rally).
 
 Faster than running the flow daily, and said so in the output:
 
@@ -51,10 +52,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pandas as pd
 
-from forecasting.alerting import RETRAIN_KINDS, Finding, reconcile
 from forecasting.calendar import session_close
 from forecasting.config import FeatureConfig, ServingConfig, Settings, TrainingConfig
-from forecasting.drift import data_drift, drift_inputs, run_checks
 from forecasting.evaluation import (
     INTERVAL_LEVELS,
     RECORD_COLUMNS,
@@ -65,9 +64,11 @@ from forecasting.evaluation import (
 )
 from forecasting.features import make_features, prepare
 from forecasting.model import predict_distribution, train, walk_forward
-from forecasting.performance import relative_rmse
+from forecasting.monitoring.alerting import RETRAIN_KINDS, Finding, reconcile
+from forecasting.monitoring.drift import data_drift, drift_inputs, run_checks
+from forecasting.monitoring.performance import relative_rmse
 from forecasting.policy import judge
-from forecasting.sources import load_prices
+from forecasting.prices.sources import load_prices
 
 REPLAY_START = dt.date(2018, 1, 1)
 REPLAY_END = dt.date(2024, 12, 31)

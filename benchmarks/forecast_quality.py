@@ -116,7 +116,7 @@ def score_series(
     isolate_process(work_dir / ticker, threads=threads)
     from forecasting.calendar import trading_days_between
     from forecasting.config import get_settings
-    from forecasting.sources import load_prices
+    from forecasting.prices.sources import load_prices
 
     started = time.perf_counter()
     close = load_prices(source, ticker)["close"]

@@ -40,8 +40,8 @@ PREDICTION_KINDS = ("forecast", "contender", "test")
 # Who made a prediction: the LSTM, or the naive close with volatility-scaled conformal intervals.
 PREDICTION_METHODS = ("lstm", "naive")
 ONE_FORECAST = text("kind = 'forecast'")
-# The same names as forecasting.alerting.KINDS (a test checks): alert kinds name the Prefect
-# events too, `nvda-forecast.alert.<kind>`.
+# The same names as forecasting.monitoring.alerting.KINDS (a test checks): alert kinds name
+# the Prefect events too, `nvda-forecast.alert.<kind>`.
 DRIFT_KINDS = ("data_drift", "performance_drift", "data_quality", "pipeline")
 ALERT_KINDS = DRIFT_KINDS
 ALERT_SEVERITIES = ("info", "warning", "critical")

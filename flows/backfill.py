@@ -30,7 +30,7 @@ from flows.tasks import open_store
 from forecasting.config import Settings, get_settings
 from forecasting.errors import NvdaForecastError
 from forecasting.policy import Mode
-from forecasting.sources import load_prices, source_for_ticker
+from forecasting.prices.sources import load_prices, source_for_ticker
 from forecasting.tickers import normalize_ticker
 
 

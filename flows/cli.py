@@ -38,8 +38,8 @@ def _prepare_environment(verbose: bool) -> None:
 
 def _check_source(source: str, ticker: str) -> None:
     """Fail at once on a bad ``--source`` (a missing or empty file), before the slow imports."""
-    from forecasting.price_files import read_price_csv
-    from forecasting.sources import CsvSource, parse_source, source_for_ticker
+    from forecasting.prices.price_files import read_price_csv
+    from forecasting.prices.sources import CsvSource, parse_source, source_for_ticker
 
     parsed = parse_source(source_for_ticker(source, ticker))
     if isinstance(parsed, CsvSource):
@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_fleet(args: argparse.Namespace, tickers: list[str], what: str) -> int:
-    from forecasting.sources import parse_source, source_for_ticker
+    from forecasting.prices.sources import parse_source, source_for_ticker
 
     parse_source(source_for_ticker(args.source, tickers[0]))  # a bad --source fails at once
     if not args.json:

@@ -44,7 +44,7 @@ from flows.watch import report_failed_run
 from forecasting.config import Settings, get_settings
 from forecasting.errors import ConfigurationError
 from forecasting.policy import Mode
-from forecasting.sources import source_for_ticker
+from forecasting.prices.sources import source_for_ticker
 from forecasting.tickers import resolve_tickers
 
 TASK_RUNNERS = ("local", "dask")

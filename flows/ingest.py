@@ -1,7 +1,7 @@
 """Step 1 of a run: fetch the gap since the last stored bar (and an overlap), check, store.
 
 Nothing stored is deleted: a restatement replaces only the bars the source returned, and only
-when ``forecasting.restatement.judge_restatement`` accepts it (docs/data.md, "Restatements").
+when ``forecasting.prices.restatement.judge_restatement`` accepts it (docs/data.md, "Restatements").
 Every attempt, failed or not, is a row in ``ingestions``.
 """
 
@@ -24,9 +24,9 @@ from forecasting.errors import (
     RateLimitedError,
     SourceUnavailableError,
 )
-from forecasting.restatement import Resync, judge_restatement
-from forecasting.sources import load_prices, parse_source
-from forecasting.splits import SPLITS_APPLIED, Split
+from forecasting.prices.restatement import Resync, judge_restatement
+from forecasting.prices.sources import load_prices, parse_source
+from forecasting.prices.splits import SPLITS_APPLIED, Split
 
 TRANSIENT_SOURCE_ERRORS = (RateLimitedError, SourceUnavailableError)
 # Bars re-read before the newest stored one, to notice restated history (splits, dividends).

@@ -62,7 +62,7 @@ from forecasting.policy import (
     judge,
     serving_finding,
 )
-from forecasting.sources import parse_source, source_for_ticker
+from forecasting.prices.sources import parse_source, source_for_ticker
 
 
 def code_version() -> str:

@@ -1,9 +1,10 @@
 """Step 9: score and watch. The checks, the alert lifecycle in the store, and alert delivery.
 
-The checks themselves are pure (`forecasting.drift`, `forecasting.alerting`); this module reads
-what they need from the database, applies their verdict to the `alerts` table inside the run's
-transaction, and, once that transaction has committed, tells people: a Prefect event per new
-alert (which Automations route anywhere), plus an optional webhook or notification block.
+The checks themselves are pure (`forecasting.monitoring.drift`, `forecasting.monitoring.alerting`);
+this module reads what they need from the database, applies their verdict to the `alerts` table
+inside the run's transaction, and, once that transaction has committed, tells people: a Prefect
+event per new alert (which Automations route anywhere), plus an optional webhook or notification
+block.
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ from db.repository import (
 )
 from flows.retry import io_task
 from flows.summary import AlertLine
-from forecasting.alerting import RETRAIN_KINDS, Finding, reconcile
 from forecasting.config import DriftConfig, get_settings
-from forecasting.drift import run_checks
-from forecasting.performance import relative_rmse
-from forecasting.quality import flow_run_failure
+from forecasting.monitoring.alerting import RETRAIN_KINDS, Finding, reconcile
+from forecasting.monitoring.drift import run_checks
+from forecasting.monitoring.performance import relative_rmse
+from forecasting.monitoring.quality import flow_run_failure
 
 EVENT_PREFIX = "nvda-forecast.alert"
 WEBHOOK_TIMEOUT_S = 10.0

@@ -10,9 +10,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from forecasting.alerting import Finding
 from forecasting.calendar import trading_days_between
 from forecasting.errors import ConfigurationError
+from forecasting.monitoring.alerting import Finding
 
 Mode = Literal["auto", "retrain", "finetune"]
 Action = Literal["retrain", "finetune", "reuse"]

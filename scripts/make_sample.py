@@ -25,9 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from forecasting.calendar import session_close
-from forecasting.partial_bars import PARTIAL_LOOKBACK, PARTIAL_VOLUME_RATIO, partial_bar_reason
-from forecasting.price_files import LINE_NUMBERS, read_price_csv
-from forecasting.validation import validate_prices
+from forecasting.prices.partial_bars import (
+    PARTIAL_LOOKBACK,
+    PARTIAL_VOLUME_RATIO,
+    partial_bar_reason,
+)
+from forecasting.prices.price_files import LINE_NUMBERS, read_price_csv
+from forecasting.prices.validation import validate_prices
 
 ORIGINAL_SHA256 = "4f2e3875e795e772fd9701c2950d74efbd32792d18c66c1caf321b55ecaf079d"
 OUTPUT = Path(__file__).resolve().parents[1] / "forecasting" / "data" / "nvda_sample.csv.gz"

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from forecasting.config import DriftConfig
-from forecasting.price_files import SPLITS, read_price_csv
-from forecasting.quality import VOLUME_MEDIAN_SESSIONS
-from forecasting.sources import load_prices
-from forecasting.splits import find_unadjusted_splits
+from forecasting.monitoring.quality import VOLUME_MEDIAN_SESSIONS
+from forecasting.prices.price_files import SPLITS, read_price_csv
+from forecasting.prices.sources import load_prices
+from forecasting.prices.splits import find_unadjusted_splits
 
 
 def histories(paths: list[Path]) -> list[tuple[str, pd.DataFrame, tuple[float, ...] | None]]:

@@ -54,3 +54,67 @@ def test_only_the_yahoo_adapter_touches_the_network_in_forecasting():
     network = {"yfinance", "requests", "httpx", "urllib3"}
     users = {path.name for path in modules("forecasting") if imported_roots(path) & network}
     assert users == {"yahoo.py"}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(package: str) -> dict[str, set[str]]:
+    """Which modules of ``package`` each of its modules imports, at any depth of the file."""
+    names = {_module_name(path) for path in modules(package)}
+    graph = {}
+    for path in modules(package):
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                candidates = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                candidates = [alias.name for alias in node.names]
+            else:
+                continue
+            targets |= {name for name in candidates if name in names}
+        graph[_module_name(path)] = targets - {_module_name(path)}
+    return graph
+
+
+@pytest.mark.parametrize("package", ["forecasting", "db", "flows"])
+def test_no_import_cycle_within_a_package(package):
+    graph = import_graph(package)
+    # A package's __init__ importing its children is not a cycle of theirs.
+    graph = {
+        name: {t for t in targets if not name.startswith(t + ".")}
+        for name, targets in graph.items()
+    }
+    done, on_path, cycles = set(), [], []
+
+    def visit(name: str) -> None:
+        if name in on_path:
+            cycles.append([*on_path[on_path.index(name) :], name])
+            return
+        if name in done:
+            return
+        on_path.append(name)
+        for target in sorted(graph.get(name, ())):
+            visit(target)
+        on_path.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
+    assert cycles == []
+
+
+def test_forecasting_is_split_by_concern():
+    graph = import_graph("forecasting")
+    prices = {name for name in graph if name.startswith("forecasting.prices.")}
+    monitoring = {name for name in graph if name.startswith("forecasting.monitoring.")}
+    assert {"forecasting.prices.sources", "forecasting.prices.yahoo"} <= prices
+    assert {"forecasting.monitoring.drift", "forecasting.monitoring.alerting"} <= monitoring
+    # Prices know nothing of models or monitoring; monitoring reads no source.
+    for name in prices:
+        assert not {t for t in graph[name] if t.startswith("forecasting.monitoring")}, name
+        assert "forecasting.model" not in graph[name], name
+    for name in monitoring:
+        assert not {t for t in graph[name] if t.startswith("forecasting.prices")}, name

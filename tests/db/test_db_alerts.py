@@ -164,7 +164,7 @@ def test_alert_arguments_are_checked(session) -> None:
 
 def test_the_schema_knows_the_same_alert_kinds_and_severities_as_the_checks() -> None:
     from db.models import ALERT_KINDS, ALERT_SEVERITIES, DRIFT_KINDS
-    from forecasting.alerting import KINDS, SEVERITIES
+    from forecasting.monitoring.alerting import KINDS, SEVERITIES
 
     assert ALERT_KINDS == DRIFT_KINDS == KINDS
     assert ALERT_SEVERITIES == SEVERITIES

@@ -31,7 +31,7 @@ from flows.fleet import (
 )
 from forecasting.config import Settings
 from forecasting.errors import ConfigurationError, PriceFileError
-from forecasting.sources import load_prices
+from forecasting.prices.sources import load_prices
 from forecasting.tickers import read_watchlist
 
 # SQLite only: the per-ticker pipeline's PostgreSQL run is test_daily_flow.py's.

@@ -22,7 +22,7 @@ from db.repository import read_prices
 from flows.ingest import Ingested, ingest
 from flows.tasks import open_store
 from forecasting.errors import PriceValidationError, RestatementError
-from forecasting.sources import load_prices
+from forecasting.prices.sources import load_prices
 
 pytestmark = pytest.mark.slow
 

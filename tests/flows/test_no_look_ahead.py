@@ -15,7 +15,7 @@ from sqlalchemy import select
 from db.engine import dispose_engines, get_engine, unit_of_work
 from db.models import DriftReport, Evaluation, ModelVersion, Prediction
 from flows.daily import daily_forecast
-from forecasting.sources import load_prices
+from forecasting.prices.sources import load_prices
 
 # SQLite only: what is under test is what the pipeline reads, which the repository functions
 # (tested on both databases in tests/db) bound by the as-of date.

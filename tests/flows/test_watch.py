@@ -11,7 +11,7 @@ from db.engine import get_engine, unit_of_work
 from db.migrate import ensure_schema
 from db.models import Alert, DriftReport
 from flows.watch import store_findings
-from forecasting.alerting import Finding
+from forecasting.monitoring.alerting import Finding
 
 DAY = [dt.date(2024, 3, day) for day in (4, 5, 6, 7, 8)]
 

@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from forecasting.alerting import Finding, assess, reconcile, unjudged
-from forecasting.quality import flow_run_failure, pipeline_findings
+from forecasting.monitoring.alerting import Finding, assess, reconcile, unjudged
+from forecasting.monitoring.quality import flow_run_failure, pipeline_findings
 
 
 def volatility(value: float, margin: float = 0.35) -> Finding:

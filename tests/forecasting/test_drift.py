@@ -7,7 +7,7 @@ import pytest
 
 from forecasting.calendar import session_close, trading_days
 from forecasting.config import DriftConfig
-from forecasting.drift import (
+from forecasting.monitoring.drift import (
     PSI_EPSILON,
     data_drift,
     drift_inputs,
@@ -15,8 +15,8 @@ from forecasting.drift import (
     run_checks,
     two_sample_metric,
 )
-from forecasting.performance import performance_drift, relative_rmse
-from forecasting.quality import data_quality
+from forecasting.monitoring.performance import performance_drift, relative_rmse
+from forecasting.monitoring.quality import data_quality
 
 CONFIG = DriftConfig()
 

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from forecasting.calendar import trading_days
-from forecasting.partial_bars import closes_early, partial_bar_reason, unsettled_sessions
+from forecasting.prices.partial_bars import closes_early, partial_bar_reason, unsettled_sessions
 
 
 def test_the_partial_bar_test_needs_twenty_earlier_sessions():

@@ -10,8 +10,8 @@ import yfinance as yf
 from pandas.errors import Pandas4Warning
 
 from forecasting.errors import PriceFileError
-from forecasting.price_files import LINE_NUMBERS, canonical_column, read_price_csv
-from forecasting.validation import PRICE_COLUMNS
+from forecasting.prices.price_files import LINE_NUMBERS, canonical_column, read_price_csv
+from forecasting.prices.validation import PRICE_COLUMNS
 
 DATA = Path(__file__).parent / "data"
 # Real rows of the public NVDA export (see forecasting/data/README.md), bytes unchanged.
@@ -166,7 +166,7 @@ def test_canonical_column_names():
 
 def test_a_file_without_adjusted_close_uses_close_and_says_so(tmp_path, caplog):
     text = "Date,Open,High,Low,Close,Volume\n2025-02-10,130.0,135.0,129.9,133.5,216989100\n"
-    with caplog.at_level(logging.WARNING, logger="forecasting.price_files"):
+    with caplog.at_level(logging.WARNING, logger="forecasting.prices.price_files"):
         frame = read_price_csv(write(tmp_path, text))
     assert frame["adj_close"].tolist() == [133.5]
     assert "NVDA.csv has no adjusted close column; using close as adj_close" in caplog.text

@@ -7,7 +7,7 @@ import pytest
 
 from forecasting.calendar import trading_days
 from forecasting.errors import RestatementError
-from forecasting.restatement import (
+from forecasting.prices.restatement import (
     RESTATED_COLUMNS,
     Restatement,
     Resync,

@@ -15,15 +15,15 @@ from forecasting.errors import (
     PriceValidationError,
     TickerNotFoundError,
 )
-from forecasting.sources import (
+from forecasting.prices.sources import (
     CsvSource,
     SampleSource,
     load_prices,
     parse_source,
     source_for_ticker,
 )
-from forecasting.validation import PRICE_COLUMNS
-from forecasting.yahoo import YahooSource
+from forecasting.prices.validation import PRICE_COLUMNS
+from forecasting.prices.yahoo import YahooSource
 
 UTC = dt.UTC
 DATA = Path(__file__).parent / "data"
@@ -121,14 +121,14 @@ def test_a_csv_whose_last_row_is_partial_is_refused_with_the_way_out():
 
 def test_a_csv_read_during_the_session_drops_the_open_bar(caplog):
     during = dt.datetime(2025, 2, 12, 18, 0, tzinfo=UTC)
-    with caplog.at_level(logging.WARNING, logger="forecasting.validation"):
+    with caplog.at_level(logging.WARNING, logger="forecasting.prices.validation"):
         prices = load_prices(f"csv:{YAHOO_2025}", now=during)
     assert prices.index[-1] == pd.Timestamp("2025-02-11")
     assert "line 26 (2025-02-12): the session had not closed" in caplog.text
 
 
 def test_a_csv_with_the_empty_september_12_row_loads_without_it(caplog):
-    with caplog.at_level(logging.WARNING, logger="forecasting.validation"):
+    with caplog.at_level(logging.WARNING, logger="forecasting.prices.validation"):
         prices = load_prices(f"csv:{YAHOO_2001}", start=dt.date(2001, 9, 10))
     assert [f"{day:%m-%d}" for day in prices.index[:3]] == ["09-10", "09-17", "09-18"]
     assert "nvda_yahoo_2001.csv line 42 (2001-09-12): every value is empty" in caplog.text

@@ -6,10 +6,15 @@ import pytest
 
 from forecasting.calendar import trading_days
 from forecasting.errors import PriceValidationError
-from forecasting.price_files import SPLITS, read_price_csv
-from forecasting.sources import load_prices
-from forecasting.splits import SPLITS_APPLIED, Split, adjust_for_splits, find_unadjusted_splits
-from forecasting.validation import validate_prices
+from forecasting.prices.price_files import SPLITS, read_price_csv
+from forecasting.prices.sources import load_prices
+from forecasting.prices.splits import (
+    SPLITS_APPLIED,
+    Split,
+    adjust_for_splits,
+    find_unadjusted_splits,
+)
+from forecasting.prices.validation import validate_prices
 
 
 def adjusted_bars(sessions: int = 60, seed: int = 7) -> pd.DataFrame:

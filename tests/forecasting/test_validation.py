@@ -7,7 +7,7 @@ import pytest
 
 from forecasting.calendar import trading_days
 from forecasting.errors import PriceValidationError
-from forecasting.validation import PRICE_COLUMNS, validate_prices
+from forecasting.prices.validation import PRICE_COLUMNS, validate_prices
 
 UTC = dt.UTC
 
@@ -103,7 +103,7 @@ def test_an_empty_row_on_a_closed_day_is_dropped_with_a_warning(caplog):
     frame = bars()
     empty = pd.DataFrame(np.nan, index=pd.DatetimeIndex(["2025-01-09"]), columns=frame.columns)
     frame = pd.concat([frame, empty]).sort_index()
-    with caplog.at_level(logging.WARNING, logger="forecasting.validation"):
+    with caplog.at_level(logging.WARNING, logger="forecasting.prices.validation"):
         clean = check(frame)
     assert pd.Timestamp("2025-01-09") not in clean.index
     assert len(clean) == len(frame) - 1
@@ -220,7 +220,7 @@ def test_messages_without_line_numbers_name_the_date():
     ],
 )
 def test_the_bar_of_a_session_still_open_is_dropped(now, last_kept, caplog):
-    with caplog.at_level(logging.WARNING, logger="forecasting.validation"):
+    with caplog.at_level(logging.WARNING, logger="forecasting.prices.validation"):
         clean = check(bars(), now=now)
     assert clean.index[-1] == pd.Timestamp(last_kept)
     dropped = last_kept == "2025-02-11"
@@ -289,7 +289,7 @@ def test_dates_before_the_calendar_are_an_error():
 
 def test_missing_sessions_are_logged(caplog):
     frame = bars().drop(index=[pd.Timestamp("2025-01-06"), pd.Timestamp("2025-01-07")])
-    with caplog.at_level(logging.WARNING, logger="forecasting.validation"):
+    with caplog.at_level(logging.WARNING, logger="forecasting.prices.validation"):
         check(frame, lines=None)
     assert "NVDA.csv: 2 NYSE session(s) have no row (2025-01-06, 2025-01-07)" in caplog.text
 

@@ -20,9 +20,9 @@ from forecasting.errors import (
     SourceUnavailableError,
     TickerNotFoundError,
 )
-from forecasting.sources import load_prices
-from forecasting.validation import PRICE_COLUMNS
-from forecasting.yahoo import YahooSource, frame_from_yfinance
+from forecasting.prices.sources import load_prices
+from forecasting.prices.validation import PRICE_COLUMNS
+from forecasting.prices.yahoo import YahooSource, frame_from_yfinance
 
 UTC = dt.UTC
 DATA = Path(__file__).parent / "data"

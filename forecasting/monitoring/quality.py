@@ -9,9 +9,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from forecasting.alerting import Finding, Kind, Severity, unjudged
 from forecasting.calendar import last_completed_session, trading_days, trading_days_between
 from forecasting.config import DriftConfig
+from forecasting.monitoring.alerting import Finding, Kind, Severity, unjudged
 
 STALE_CRITICAL_SESSIONS = 5
 MISSING_CRITICAL_SESSIONS = 5
@@ -48,7 +48,7 @@ def data_quality(
         ``max_stale_sessions``, ``missing_lookback``, ``max_missing_sessions`` and the
         ``volume_*`` thresholds.
     restatement : str, optional
-        What was restated, with its factors (``str(forecasting.restatement.Resync)``), quoted
+        What was restated, with its factors (``str(forecasting.prices.restatement.Resync)``), quoted
         in the ``history_restated`` message; giving it implies ``restated``.
 
     Returns

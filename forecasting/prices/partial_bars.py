@@ -3,8 +3,8 @@
 Two tests, one per situation (docs/data.md, "A partial last bar"): when the fetch time is known,
 a bar whose session had not closed, plus ``SETTLE_TIME``, is unsettled (``unsettled_sessions``);
 for a file, whose capture time is unknown, the last row's volume is compared with the previous
-sessions' (``partial_bar_reason``). ``forecasting.validation`` turns both into its warnings and
-errors.
+sessions' (``partial_bar_reason``). ``forecasting.prices.validation`` turns both into its
+warnings and errors.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ from forecasting.errors import (
     SourceUnavailableError,
     TickerNotFoundError,
 )
-from forecasting.price_files import canonical_column
-from forecasting.sources import PriceSource, require_rows
-from forecasting.validation import INDEX_NAME, PRICE_COLUMNS, validate_prices
+from forecasting.prices.base import PriceSource, require_rows
+from forecasting.prices.price_files import canonical_column
+from forecasting.prices.validation import INDEX_NAME, PRICE_COLUMNS, validate_prices
 
 YAHOO_TIMEOUT = 30.0
 _NEW_YORK = "America/New_York"

@@ -1,7 +1,7 @@
 """Drift, performance and data-quality checks: pure functions from frames to findings.
 
-Every check returns one :class:`~forecasting.alerting.Finding` per metric, breached or not,
-so that each run can store every value and drift can be charted; a metric that cannot be
+Every check returns one :class:`~forecasting.monitoring.alerting.Finding` per metric, breached or
+not, so that each run can store every value and drift can be charted; a metric that cannot be
 computed yet has a NaN value. Thresholds come from :class:`~forecasting.config.DriftConfig`;
 docs/alerts.md gives each formula, default and the reasoning behind it.
 
@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from forecasting.alerting import Finding, Severity, assess, unjudged
 from forecasting.config import DriftConfig
 from forecasting.features import make_features
-from forecasting.performance import performance_drift
-from forecasting.quality import data_quality, pipeline_findings
+from forecasting.monitoring.alerting import Finding, Severity, assess, unjudged
+from forecasting.monitoring.performance import performance_drift
+from forecasting.monitoring.quality import data_quality, pipeline_findings
 
 EVIDENTLY_SMALL_REFERENCE = 1000
 """Up to this many reference values Evidently tests with KS, above it with normed Wasserstein."""
@@ -249,7 +249,7 @@ def run_checks(
     reference_relative_rmse : float, optional
         The champion's :func:`relative_rmse` on its test predictions.
     restated, download_failed : bool
-        Ingest's outcome (see :func:`forecasting.quality.data_quality`).
+        Ingest's outcome (see :func:`forecasting.monitoring.quality.data_quality`).
     challenger_rejected : bool or None
         The promotion outcome; None when no candidate was trained.
     promotion_reason : str

@@ -1,8 +1,8 @@
 """Read daily price CSV files: Yahoo's website export, yfinance's ``to_csv`` and close relatives.
 
-The reader parses and names columns; ``forecasting.validation.validate_prices`` judges the values.
-It keeps each row's line in the file, in ``frame.attrs[LINE_NUMBERS]``, so that messages can name
-it. docs/data.md lists the accepted variants.
+The reader parses and names columns; ``forecasting.prices.validation.validate_prices`` judges the
+values. It keeps each row's line in the file, in ``frame.attrs[LINE_NUMBERS]``, so that messages
+can name it. docs/data.md lists the accepted variants.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.errors import PriceFileError
-from forecasting.validation import INDEX_NAME, PRICE_COLUMNS
+from forecasting.prices.validation import INDEX_NAME, PRICE_COLUMNS
 
 logger = logging.getLogger(__name__)
 

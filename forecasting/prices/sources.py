@@ -1,10 +1,11 @@
-"""Where prices come from: Yahoo Finance (``forecasting.yahoo``), a CSV file, or the bundled sample.
+"""Where prices come from: Yahoo Finance (``forecasting.prices.yahoo``), a CSV file, or the
+bundled sample.
 
 ``load_prices(source, ticker, start=, as_of=, now=, adjust_splits=)`` is the one entry point:
 ``source`` is the ``--source`` value (``yahoo``, ``sample`` or ``csv:PATH``). Every source returns
-a validated price frame (``forecasting.validation``) holding nothing after ``as_of``, or raises a
-typed error from ``forecasting.errors``; never an empty frame. Only ``forecasting.yahoo`` touches
-the network.
+a validated price frame (``forecasting.prices.validation``) holding nothing after ``as_of``, or
+raises a typed error from ``forecasting.errors``; never an empty frame. Only
+``forecasting.prices.yahoo`` touches the network.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.resources
 import logging
-import re
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,12 +23,13 @@ import pandas as pd
 
 from forecasting.errors import (
     ConfigurationError,
-    EmptyDataError,
     PriceFileError,
     TickerNotFoundError,
 )
-from forecasting.price_files import LINE_NUMBERS, SPLITS, read_price_csv
-from forecasting.validation import validate_prices
+from forecasting.prices.base import PriceSource, require_rows
+from forecasting.prices.price_files import LINE_NUMBERS, SPLITS, read_price_csv
+from forecasting.prices.validation import validate_prices
+from forecasting.prices.yahoo import YahooSource
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ SAMPLE_FILES = {
 }
 SAMPLE_TICKERS = tuple(SAMPLE_FILES)
 TICKER_FIELD = "{ticker}"
-_TICKER = re.compile(r"[A-Za-z0-9^][A-Za-z0-9.\-=^]{0,19}")
 _SOURCES = "yahoo, sample or csv:PATH (e.g. csv:data/NVDA.csv or csv:data/{ticker}.csv)"
 
 
@@ -56,54 +55,6 @@ def source_for_ticker(spec: str, ticker: str) -> str:
     run; every other source is returned unchanged.
     """
     return spec.replace(TICKER_FIELD, ticker) if spec.strip()[:4].lower() == "csv:" else spec
-
-
-class PriceSource(ABC):
-    """A parsed ``--source``: ``name`` goes in ``prices.source``, ``uri`` in the ingestion."""
-
-    name: ClassVar[str]
-
-    @property
-    @abstractmethod
-    def uri(self) -> str:
-        """Where the rows came from, for the ingestion record."""
-
-    def uri_for(self, ticker: str) -> str:
-        """Where ``ticker``'s rows came from (the bundled sample keeps a file per ticker)."""
-        return self.uri
-
-    def fetch(
-        self,
-        ticker: str,
-        *,
-        start: dt.date | None = None,
-        as_of: dt.date | None = None,
-        now: dt.datetime | None = None,
-        adjust_splits: bool = False,
-    ) -> pd.DataFrame:
-        """Validated bars from ``start`` to ``as_of``; the arguments are ``load_prices``'s."""
-        ticker = ticker.strip() if isinstance(ticker, str) else ticker
-        if not isinstance(ticker, str) or not _TICKER.fullmatch(ticker):
-            raise ConfigurationError(
-                f"{ticker!r} is not a ticker symbol; give one symbol as Yahoo spells it, e.g. NVDA"
-            )
-        start, as_of = _day(start), _day(as_of)
-        if start is not None and as_of is not None and start > as_of:
-            raise ConfigurationError(f"start {start} is after the as-of date {as_of}; swap them")
-        moment = pd.Timestamp.now("UTC") if now is None else pd.Timestamp(now)
-        moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
-        return self._fetch(ticker, start, as_of, moment, adjust_splits=adjust_splits)
-
-    @abstractmethod
-    def _fetch(
-        self,
-        ticker: str,
-        start: dt.date | None,
-        as_of: dt.date | None,
-        now: pd.Timestamp,
-        *,
-        adjust_splits: bool,
-    ) -> pd.DataFrame: ...
 
 
 def parse_source(spec: str) -> PriceSource:
@@ -117,16 +68,14 @@ def parse_source(spec: str) -> PriceSource:
     Returns
     -------
     PriceSource
-        ``forecasting.yahoo.YahooSource``, ``SampleSource`` or ``CsvSource``; nothing is read yet.
+        ``forecasting.prices.yahoo.YahooSource``, ``SampleSource`` or ``CsvSource``; nothing is
+        read yet.
 
     Raises
     ------
     ConfigurationError
         For anything else, listing the valid forms.
     """
-    # Imported here: forecasting.yahoo imports this module for PriceSource.
-    from forecasting.yahoo import YahooSource
-
     text = spec.strip()
     if text.lower() == "yahoo":
         return YahooSource()
@@ -168,13 +117,13 @@ def load_prices(
         by then is dropped.
     adjust_splits
         Divide the prices before an unadjusted split by its ratio (and multiply the volume)
-        instead of refusing the bars; ``attrs[forecasting.splits.SPLITS_APPLIED]`` of the
+        instead of refusing the bars; ``attrs[forecasting.prices.splits.SPLITS_APPLIED]`` of the
         result then lists the splits (docs/data.md, "Unadjusted splits").
 
     Returns
     -------
     pandas.DataFrame
-        A price frame (``forecasting.validation.PRICE_COLUMNS``), at least one row.
+        A price frame (``forecasting.prices.validation.PRICE_COLUMNS``), at least one row.
 
     Raises
     ------
@@ -312,17 +261,3 @@ def _from_file(
     if start is not None:
         prices = prices[prices.index >= pd.Timestamp(start)]
     return require_rows(prices, f"{origin} has no {ticker} rows", start, as_of)
-
-
-def _day(value: dt.date | None) -> dt.date | None:
-    return value.date() if isinstance(value, dt.datetime) else value
-
-
-def require_rows(
-    prices: pd.DataFrame, what: str, start: dt.date | None, as_of: dt.date | None
-) -> pd.DataFrame:
-    """``prices`` if it has a row, else an ``EmptyDataError`` naming ``what`` and the window."""
-    if prices.empty:
-        window = f"from {start or 'the start'} to {as_of or 'today'}"
-        raise EmptyDataError(f"{what} {window}; widen the dates (--as-of) or check the source")
-    return prices

@@ -17,13 +17,13 @@ import pandas as pd
 
 from forecasting.calendar import trading_days
 from forecasting.errors import PriceValidationError
-from forecasting.partial_bars import (
+from forecasting.prices.partial_bars import (
     SETTLE_TIME,
     closes_early,
     partial_bar_reason,
     unsettled_sessions,
 )
-from forecasting.splits import (
+from forecasting.prices.splits import (
     SPLITS_APPLIED,
     Split,
     adjust_for_splits,
@@ -104,16 +104,16 @@ def validate_prices(
         The file line number of each row, in order, so that messages can name it.
     now
         The fetch time (naive means UTC). The bar of a session that had not closed (and settled,
-        ``forecasting.partial_bars.SETTLE_TIME``) by then is dropped with a warning. ``None``
+        ``forecasting.prices.partial_bars.SETTLE_TIME``) by then is dropped with a warning. ``None``
         skips this rule.
     check_last_bar
         Raise if the last row looks like a partial bar saved during its session (for files,
-        whose capture time is unknown); see ``forecasting.partial_bars.partial_bar_reason``.
+        whose capture time is unknown); see ``forecasting.prices.partial_bars.partial_bar_reason``.
     splits
         The file's split column, one value per row (ratio on a split day, else 0), if it has one.
     adjust_splits
         Put the bars before an unadjusted split on the post-split scale instead of refusing
-        them (``forecasting.splits``).
+        them (``forecasting.prices.splits``).
 
     Returns
     -------
@@ -162,7 +162,7 @@ def _standard_shape(frame: pd.DataFrame, origin: str, lines: Sequence[int] | Non
         raise PriceValidationError(
             f"{origin}: the index must be tz-naive dates (found {type(index).__name__}"
             f"{'' if getattr(index, 'tz', None) is None else ' in ' + str(index.tz)}); "
-            "read files with forecasting.price_files.read_price_csv"
+            "read files with forecasting.prices.price_files.read_price_csv"
         )
     rows = _Rows(origin, index, lines)
     rows.fail(

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from forecasting.alerting import Finding, assess, unjudged
 from forecasting.config import DriftConfig
+from forecasting.monitoring.alerting import Finding, assess, unjudged
 
 
 def relative_rmse(forecasts: pd.DataFrame, column: str = "predicted_close") -> float:
