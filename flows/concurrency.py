@@ -10,13 +10,19 @@ Prefect server (or on the temporary API's database, which concurrent CLI runs sh
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from prefect import get_client
 from prefect.concurrency.sync import concurrency
 
+from forecasting.errors import NvdaForecastError
+
 # Long enough for a full retrain; the lease is renewed while the run holds it.
 LEASE_SECONDS = 600
+
+
+class TickerBusyError(NvdaForecastError, TimeoutError):
+    """The ticker's slot stayed taken for as long as the run was willing to wait."""
 
 
 def ticker_limit_name(ticker: str) -> str:
@@ -34,9 +40,28 @@ def ensure_ticker_limit(ticker: str) -> str:
 
 @contextmanager
 def ticker_guard(ticker: str, *, timeout_seconds: float | None = None) -> Iterator[None]:
-    """Hold the ticker's slot while the block runs; wait (up to the timeout) for it first."""
+    """Hold the ticker's slot while the block runs; wait (up to the timeout) for it first.
+
+    The wait is bounded (``NVDA_FORECAST_TICKER_WAIT_SECONDS`` unless given): Prefect keeps a
+    slot's lease in the API server's memory, so a run killed while its server restarted (a
+    temporary API dies with its CLI process) leaves the slot taken for good, and every later run
+    of the ticker would wait until its flow timed out, saying nothing useful.
+    """
+    from forecasting.config import get_settings
+
     name = ensure_ticker_limit(ticker)
-    with concurrency(
-        name, occupy=1, timeout_seconds=timeout_seconds, lease_duration=LEASE_SECONDS, strict=True
-    ):
+    wait = get_settings().ticker_wait_seconds if timeout_seconds is None else timeout_seconds
+    with ExitStack() as held:
+        try:
+            held.enter_context(
+                concurrency(
+                    name, occupy=1, timeout_seconds=wait, lease_duration=LEASE_SECONDS, strict=True
+                )
+            )
+        except TimeoutError:
+            raise TickerBusyError(
+                f"{ticker} is still taken by another run after {wait:.0f} s; if no run of "
+                f"{ticker} is active, one that was killed left its slot taken: free it with "
+                f"`prefect gcl update {name} --active-slots 0` and rerun"
+            ) from None
         yield

@@ -243,6 +243,12 @@ class Settings(BaseSettings):
         description="an existing Dask scheduler, tcp://host:8786; empty starts a "
         "distributed.LocalCluster sized to this machine",
     )
+    ticker_wait_seconds: float = Field(
+        3000,
+        gt=0,
+        description="how long a run waits for its ticker's slot (another run of the ticker) "
+        "before failing with one line; under the daily flow's one-hour timeout",
+    )
     dask_workers: int = Field(
         0, ge=0, description="worker processes of the LocalCluster; 0 means one per core"
     )

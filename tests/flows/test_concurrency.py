@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from flows.concurrency import ensure_ticker_limit, ticker_guard, ticker_limit_name
 
 
@@ -42,3 +44,31 @@ def test_a_ticker_held_blocks_its_second_run_but_not_other_tickers(prefect_serve
     # Released: the next NVDA run gets the slot.
     run("NVDA", 60.0)
     assert outcome["NVDA"] == "ran"
+
+
+def test_a_slot_left_taken_by_a_killed_run_fails_in_one_line_that_says_how_to_free_it(
+    prefect_server, monkeypatch
+):
+    from prefect import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    from flows.concurrency import TickerBusyError
+    from forecasting.config import get_settings
+
+    name = ensure_ticker_limit("STALE")
+    with get_client(sync_client=True) as client:  # what a run killed with its API leaves
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=1))
+    monkeypatch.setenv("NVDA_FORECAST_TICKER_WAIT_SECONDS", "1.5")
+    get_settings.cache_clear()
+
+    with pytest.raises(TickerBusyError) as raised, ticker_guard("STALE"):
+        pass
+    message = str(raised.value)
+    assert "\n" not in message and "STALE is still taken by another run after 2 s" in message
+    assert f"`prefect gcl update {name} --active-slots 0`" in message
+
+    with get_client(sync_client=True) as client:  # the command's effect
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
+    with ticker_guard("STALE"):
+        ran = True
+    assert ran
