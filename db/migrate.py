@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Connection, Engine, inspect
 
 from db.engine import get_engine, mask_url, translated_errors
 from db.errors import SchemaMismatchError, SchemaOutdatedError
@@ -87,9 +87,37 @@ def _run(engine: Engine, direction: str, revision: str) -> None:
     config = alembic_config()
     # One transaction for the whole migration: PostgreSQL and (with our BEGIN) SQLite both
     # roll back DDL, so a failed upgrade leaves the previous schema intact.
-    with translated_errors(engine.url), engine.begin() as connection:
-        config.attributes["connection"] = connection
-        if direction == "upgrade":
-            command.upgrade(config, revision)
-        else:
-            command.downgrade(config, revision)
+    with translated_errors(engine.url), engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite changes a table by copy, drop and rename ("batch" mode): dropping a table
+            # that others refer to fails with foreign keys on. They are off for the migration
+            # (the pragma is a no-op inside a transaction) and checked before it commits.
+            _sqlite_pragma(connection, "foreign_keys = OFF")
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                if direction == "upgrade":
+                    command.upgrade(config, revision)
+                else:
+                    command.downgrade(config, revision)
+                if sqlite:
+                    _check_foreign_keys(connection)
+        finally:
+            if sqlite:
+                _sqlite_pragma(connection, "foreign_keys = ON")
+
+
+def _sqlite_pragma(connection: Connection, pragma: str) -> None:
+    """Run a pragma on the driver's connection, outside any transaction SQLAlchemy began."""
+    connection.connection.driver_connection.execute(f"PRAGMA {pragma}")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        table, rowid, parent, _ = broken[0]
+        raise SchemaMismatchError(
+            f"the migration left {len(broken)} rows pointing at missing rows (first: {table} "
+            f"row {rowid} -> {parent}); nothing was changed. Report this as a bug"
+        )

@@ -34,6 +34,7 @@ NAMING_CONVENTION = {
 }
 
 INGESTION_STATUSES = ("succeeded", "failed")
+RUN_STATUSES = ("succeeded", "failed")
 MODEL_KINDS = ("retrain", "finetune")
 MODEL_STATUSES = ("candidate", "champion", "rejected", "retired")
 PREDICTION_KINDS = ("forecast", "contender", "test")
@@ -115,12 +116,41 @@ class Ingestion(Base):
     finished_at: Mapped[dt.datetime | None]
 
 
+class Run(Base):
+    """One run of the pipeline for one ticker and as-of date: every row it writes points here.
+
+    A rerun of the same day reuses the row (the key is ticker and as-of date) and replaces the
+    run's rows in one transaction.
+    """
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("ticker", "as_of_date"),
+        _one_of("status", RUN_STATUSES),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticker: Mapped[str] = mapped_column(String(32))
+    as_of_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    code_version: Mapped[str | None] = mapped_column(String(64))
+    data_hash: Mapped[str | None] = mapped_column(String(64))
+    """sha256 of the price bars the run used (the ticker's history through the as-of date)."""
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+
+
+def _run_id(nullable: bool = False) -> Mapped[Any]:
+    return mapped_column(ForeignKey("runs.id"), nullable=nullable, index=True)
+
+
 class ModelVersion(Base):
     """A trained model: its data window, configuration, weights file and standing."""
 
     __tablename__ = "model_versions"
     __table_args__ = (
-        UniqueConstraint("ticker", "as_of_date", "kind"),
         _one_of("kind", MODEL_KINDS),
         _one_of("status", MODEL_STATUSES),
         # At most one champion per ticker, whatever the code does.
@@ -134,6 +164,7 @@ class ModelVersion(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = _run_id()
     ticker: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     kind: Mapped[str] = mapped_column(String(16))
@@ -164,6 +195,7 @@ class Evaluation(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = _run_id()
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
     ticker: Mapped[str] = mapped_column(String(32))
     as_of_date: Mapped[dt.date] = mapped_column(Date)
@@ -189,7 +221,15 @@ class Evaluation(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
 
 
-_EVALUATION_KEYS = {"id", "model_version_id", "ticker", "as_of_date", "created_at", "flow_run_id"}
+_EVALUATION_KEYS = {
+    "id",
+    "run_id",
+    "model_version_id",
+    "ticker",
+    "as_of_date",
+    "created_at",
+    "flow_run_id",
+}
 EVALUATION_METRICS = tuple(
     column.name for column in Evaluation.__table__.columns if column.name not in _EVALUATION_KEYS
 )
@@ -226,6 +266,7 @@ class Prediction(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = _run_id()
     ticker: Mapped[str] = mapped_column(String(32))
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     """The LSTM version that made it; NULL for a baseline's."""
@@ -257,6 +298,7 @@ class DriftReport(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = _run_id()
     ticker: Mapped[str] = mapped_column(String(32))
     as_of_date: Mapped[dt.date] = mapped_column(Date)
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
@@ -296,6 +338,8 @@ class Alert(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int | None] = _run_id(nullable=True)
+    """The run that opened it (NULL for an alert older than the runs table with no run's rows)."""
     ticker: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(24))
     severity: Mapped[str] = mapped_column(String(16))

@@ -104,7 +104,8 @@ def check_restatement(
     return restatement
 
 
-def _content_hash(frame: pd.DataFrame) -> str:
+def content_hash(frame: pd.DataFrame) -> str:
+    """sha256 of a frame's values and index: the same bars give the same hash."""
     return hashlib.sha256(
         pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
     ).hexdigest()
@@ -154,7 +155,7 @@ def store_prices(
             first_date=fetched.index[0].date(),
             last_date=fetched.index[-1].date(),
             restated=restatement is not None,
-            content_hash=_content_hash(fetched),
+            content_hash=content_hash(fetched),
             status="succeeded",
             error=None,
             adjustment=adjustment,

@@ -1,15 +1,18 @@
 """Step 8 of a run: everything the run learned, written in ONE transaction.
 
-A rerun for the same ticker and as-of date replaces its rows (the unique keys of model_versions,
-evaluations and predictions make every write an upsert or a replace): one served forecast, one
-forecast per contender, one test window a day.
+The run is a unit: its row in ``runs`` (one per ticker and as-of date) is stamped with this
+attempt, what an earlier attempt of the same day wrote is cleared (``clear_run``: its model
+versions stay only where later history rests on them, e.g. the champion), and every row
+written points at the run. A rerun therefore replaces the day's rows: one served forecast,
+one forecast per contender, one test window, one row per drift metric, the candidate it
+trained (stored even when rejected: it is a new row, never the champion's).
 
 The candidate's model file is a side effect of the same attempt: each attempt of the task writes
 it, then opens the transaction. A failure part-way leaves the database as it was: the transaction
 rolls back and the file this attempt wrote is removed, unless a committed row already refers to
 it (an identical model of an earlier run). A retried attempt writes the file again, so a commit
-can never point at a removed file. The file of a model version a rerun replaced is removed once
-the transaction has committed.
+can never point at a removed file. Files of model versions the rerun cleared are removed once
+the transaction has committed, unless a stored version still refers to them.
 """
 
 from __future__ import annotations
@@ -23,15 +26,16 @@ from prefect import get_run_logger, task
 
 from db.engine import get_engine, unit_of_work
 from db.repository import (
+    add_model_version,
     artifact_in_use,
+    clear_run,
     promote,
     prune_test_predictions,
     record_evaluation,
     reject,
     replace_predictions,
     retire,
-    stored_artifact,
-    upsert_model_version,
+    start_run,
 )
 from flows.retry import IO_OPTIONS
 from flows.storage import remove_model, store_model
@@ -62,8 +66,6 @@ class Candidate:
     serves: bool
     """Whether it made this run's LSTM forecast: when promoted, or in a replay of an earlier
     day (a newer champion stays champion, the day's own model forecasts the day)."""
-    stored: bool = True
-    """False for a rejected rerun that would overwrite the champion's own row."""
     artifact_uri: str = ""
     """Where its file went, and the file's sha256: filled in by `persist_run`."""
     sha256: str = ""
@@ -75,8 +77,11 @@ class RunRecord:
 
     ticker: str
     as_of: dt.date
+    started_at: dt.datetime
     flow_run_id: str | None
     code_version: str
+    data_hash: str | None
+    """sha256 of the bars the run used: its history through the as-of date."""
     candidate: Candidate | None
     champion_id: int | None
     retired_champion_id: int | None
@@ -93,6 +98,7 @@ class RunRecord:
 class Persisted:
     """Ids the run summary reports."""
 
+    run_id: int
     candidate_id: int | None
     forecaster_id: int
     candidate_sha256: str | None
@@ -118,12 +124,12 @@ def forecast_rows(forecast: Forecast) -> list[dict[str, Any]]:
 
 @task(name="persist", **IO_OPTIONS)
 def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> Persisted:
-    """Write the model file, then model version, evaluations, predictions, drift metrics and
-    alerts in one transaction; the file goes if the transaction does not commit."""
-    replaced_files: list[str] = []
+    """Write the model file, then the run and its model version, evaluations, predictions,
+    drift metrics and alerts in one transaction; the file goes if the transaction does not
+    commit."""
     candidate = record.candidate
     written = None
-    if candidate is not None and candidate.stored:
+    if candidate is not None:
         uri, sha256 = store_model(
             candidate.training.model,
             root=artifact_root,
@@ -135,9 +141,19 @@ def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> 
         record = replace(record, candidate=replace(candidate, artifact_uri=uri, sha256=sha256))
     try:
         with unit_of_work(get_engine(database_url)) as session:
+            run_id = start_run(
+                session=session,
+                ticker=record.ticker,
+                as_of_date=record.as_of,
+                started_at=record.started_at,
+                flow_run_id=record.flow_run_id,
+                code_version=record.code_version,
+                data_hash=record.data_hash,
+            ).id
+            cleared_files = clear_run(session=session, run_id=run_id)
             if record.retired_champion_id is not None:
                 retire(session=session, version_id=record.retired_champion_id)
-            candidate_id = _store_candidate(session, record, replaced_files)
+            candidate_id = _store_candidate(session, record, run_id)
             serves = record.candidate is not None and record.candidate.serves
             forecaster_id = candidate_id if serves else record.champion_id
             if not serves:
@@ -147,15 +163,20 @@ def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> 
                     as_of_date=record.as_of,
                     metrics=record.forecaster_metrics,
                     flow_run_id=record.flow_run_id,
+                    run_id=run_id,
                 )
             if serves and record.candidate.held_out is not None:
                 prune_test_predictions(session=session, ticker=record.ticker, before=record.as_of)
-                _replace(session, record, "test", "lstm", record.candidate.held_out, candidate_id)
+                _replace(
+                    session, record, run_id, "test", "lstm", record.candidate.held_out, candidate_id
+                )
             for forecast in record.contenders:
                 model_id = forecaster_id if forecast.method == "lstm" else None
-                _replace(session, record, "contender", forecast.method, forecast, model_id)
+                _replace(session, record, run_id, "contender", forecast.method, forecast, model_id)
             served_id = forecaster_id if record.served.method == "lstm" else None
-            _replace(session, record, "forecast", record.served.method, record.served, served_id)
+            _replace(
+                session, record, run_id, "forecast", record.served.method, record.served, served_id
+            )
             alerts = store_findings(
                 session,
                 ticker=record.ticker,
@@ -163,16 +184,18 @@ def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> 
                 findings=record.findings,
                 model_version_id=forecaster_id,
                 flow_run_id=record.flow_run_id,
+                run_id=run_id,
             )
     except BaseException:
         if written is not None:
             _remove_unless_stored(database_url, written)
         raise
-    # Files of rows a rerun replaced: no stored version refers to them any more.
-    for uri in replaced_files:
-        remove_model(uri)
+    # Files of the versions the rerun cleared, unless an identical model is stored again.
+    for uri in cleared_files:
+        _remove_unless_stored(database_url, uri)
     get_run_logger().info("stored run of %s as of %s", record.ticker, record.as_of)
     return Persisted(
+        run_id=run_id,
         candidate_id=candidate_id,
         forecaster_id=forecaster_id,
         candidate_sha256=record.candidate.sha256 if written else None,
@@ -193,7 +216,9 @@ def _remove_unless_stored(database_url: str, uri: str) -> None:
         remove_model(uri)
 
 
-def _replace(session, record: RunRecord, kind: str, method: str, rows, model_version_id) -> None:
+def _replace(
+    session, record: RunRecord, run_id: int, kind: str, method: str, rows, model_version_id
+) -> None:
     replace_predictions(
         session=session,
         ticker=record.ticker,
@@ -203,19 +228,15 @@ def _replace(session, record: RunRecord, kind: str, method: str, rows, model_ver
         method=method,
         rows=forecast_rows(rows) if isinstance(rows, Forecast) else rows,
         flow_run_id=record.flow_run_id,
+        run_id=run_id,
     )
 
 
-def _store_candidate(session, record: RunRecord, replaced_files: list[str]) -> int | None:
+def _store_candidate(session, record: RunRecord, run_id: int) -> int | None:
     candidate = record.candidate
-    if candidate is None or not candidate.stored:
+    if candidate is None:
         return None
-    previous = stored_artifact(
-        session=session, ticker=record.ticker, as_of_date=record.as_of, kind=candidate.kind
-    )
-    if previous not in (None, candidate.artifact_uri):
-        replaced_files.append(previous)
-    version = upsert_model_version(
+    version = add_model_version(
         session=session,
         ticker=record.ticker,
         as_of_date=record.as_of,
@@ -230,6 +251,7 @@ def _store_candidate(session, record: RunRecord, replaced_files: list[str]) -> i
         sha256=candidate.sha256,
         code_version=record.code_version,
         flow_run_id=record.flow_run_id,
+        run_id=run_id,
     )
     metrics = record.forecaster_metrics if candidate.serves else candidate.metrics
     record_evaluation(
@@ -238,6 +260,7 @@ def _store_candidate(session, record: RunRecord, replaced_files: list[str]) -> i
         as_of_date=record.as_of,
         metrics=metrics,
         flow_run_id=record.flow_run_id,
+        run_id=run_id,
     )
     if candidate.promoted:
         promote(session=session, version=version)

@@ -18,7 +18,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.ingest import Ingested, ingest
+from flows.ingest import Ingested, content_hash, ingest
 from flows.persist import Candidate, Persisted, RunRecord, persist_run
 from flows.summary import RunSummary
 from flows.tasks import (
@@ -124,6 +124,7 @@ def forecast_day(
     """Run steps 1-9 for one ticker and day; return the summary and the record to chart."""
     logger = get_run_logger()
     clock = _Clock()
+    started_at = dt.datetime.now(dt.UTC)
     source = source_for_ticker(source, ticker)
     with clock.step("ingest"):
         ingested = ingest(
@@ -218,8 +219,10 @@ def forecast_day(
             RunRecord(
                 ticker=ticker,
                 as_of=data.last_date,
+                started_at=started_at,
                 flow_run_id=flow_run_id,
                 code_version=code_version(),
+                data_hash=content_hash(prices),
                 candidate=candidate,
                 champion_id=champion.info.version_id if champion else None,
                 retired_champion_id=champion.info.version_id if broken and champion else None,
@@ -384,20 +387,9 @@ def _candidate(
     settings: Settings,
     ticker: str,
 ) -> Candidate | None:
-    """Describe the candidate, and whether it is stored (not over the champion's own row)."""
+    """Describe the candidate, with its standing, for the `model_versions` row."""
     if trained is None:
         return None
-    # A rejected rerun must not overwrite the champion it lost to: they share a unique key.
-    replaces_champion = (
-        champion is not None
-        and champion.info.as_of_date == data.last_date
-        and champion.kind == trained.kind
-    )
-    stored = serves or not replaces_champion
-    if not stored:
-        get_run_logger().warning(
-            "rejected candidate not stored: it has the champion's as-of date and kind"
-        )
     held_out = record_metrics(trained.held_out) if trained.held_out is not None else None
     metrics = {
         "test_loss": trained.test_loss,
@@ -432,7 +424,6 @@ def _candidate(
         promoted=promotion.promote,
         promotion_reason=promotion.reason,
         serves=serves,
-        stored=stored,
     )
 
 

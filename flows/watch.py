@@ -27,6 +27,7 @@ from db.migrate import ensure_schema
 from db.repository import (
     add_alert,
     get_open_alert,
+    mark_run_failed,
     open_alerts,
     read_realized_errors,
     record_drift_metrics,
@@ -160,6 +161,7 @@ def store_findings(
     findings: list[Finding],
     model_version_id: int | None,
     flow_run_id: str | None,
+    run_id: int,
 ) -> list[StoredAlert]:
     """Write the run's drift metrics and apply the alert lifecycle; return the open alerts."""
     record_drift_metrics(
@@ -169,12 +171,13 @@ def store_findings(
         rows=[f.to_dict() for f in findings],
         model_version_id=model_version_id,
         flow_run_id=flow_run_id,
+        run_id=run_id,
     )
     current = {(a.kind, a.metric): a for a in open_alerts(session=session, ticker=ticker)}
     verdict = reconcile(current.keys(), findings)
     new_ids = set()
     for finding in verdict.to_open:
-        new_ids.add(_open_alert(session, ticker, as_of, finding, flow_run_id).id)
+        new_ids.add(_open_alert(session, ticker, as_of, finding, flow_run_id, run_id).id)
     for finding in verdict.to_keep:
         touch_alert(
             session=session,
@@ -196,16 +199,29 @@ def store_findings(
 def record_failure(
     session: Session, *, ticker: str, as_of: dt.date, finding: Finding, flow_run_id: str | None
 ) -> StoredAlert:
-    """Open (or refresh) the alert of a failed run, outside the normal checks."""
+    """Mark the day's run failed (unless an earlier attempt of it succeeded) and open (or
+    refresh) the alert of a failed run, outside the normal checks."""
+    run = mark_run_failed(
+        session=session,
+        ticker=ticker,
+        as_of_date=as_of,
+        error=finding.message,
+        flow_run_id=flow_run_id,
+    )
     alert = get_open_alert(session=session, ticker=ticker, kind=finding.kind, metric=finding.metric)
     if alert is not None:
         touch_alert(session=session, alert=alert, as_of_date=as_of, message=finding.message)
         return _stored(alert, is_new=False)
-    return _stored(_open_alert(session, ticker, as_of, finding, flow_run_id), is_new=True)
+    return _stored(_open_alert(session, ticker, as_of, finding, flow_run_id, run.id), is_new=True)
 
 
 def _open_alert(
-    session: Session, ticker: str, as_of: dt.date, finding: Finding, flow_run_id: str | None
+    session: Session,
+    ticker: str,
+    as_of: dt.date,
+    finding: Finding,
+    flow_run_id: str | None,
+    run_id: int,
 ):
     return add_alert(
         session=session,
@@ -218,6 +234,7 @@ def _open_alert(
         value=finding.value,
         threshold=finding.threshold,
         flow_run_id=flow_run_id,
+        run_id=run_id,
     )
 
 

@@ -32,6 +32,7 @@ from db.repository.prices import (
     upsert_prices,
 )
 from db.repository.registry import (
+    add_model_version,
     artifact_in_use,
     get_champion,
     get_evaluation,
@@ -43,18 +44,20 @@ from db.repository.registry import (
     record_evaluation,
     reject,
     retire,
-    stored_artifact,
-    upsert_model_version,
 )
+from db.repository.runs import clear_run, get_run, list_runs, mark_run_failed, run_for, start_run
 
 __all__ = [
     "add_alert",
+    "add_model_version",
     "artifact_in_use",
+    "clear_run",
     "delete_prices",
     "get_champion",
     "get_evaluation",
     "get_model_version",
     "get_open_alert",
+    "get_run",
     "latest_forecast",
     "latest_ingestion",
     "latest_price_date",
@@ -62,6 +65,8 @@ __all__ = [
     "lineage_retrain_date",
     "list_alerts",
     "list_model_versions",
+    "list_runs",
+    "mark_run_failed",
     "open_alerts",
     "promote",
     "prune_test_predictions",
@@ -79,8 +84,8 @@ __all__ = [
     "replace_predictions",
     "resolve_alert",
     "retire",
-    "stored_artifact",
+    "run_for",
+    "start_run",
     "touch_alert",
-    "upsert_model_version",
     "upsert_prices",
 ]

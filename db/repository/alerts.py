@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from db.models import ALERT_KINDS, ALERT_SEVERITIES, DRIFT_KINDS, Alert, DriftReport
 from db.repository.bulk import clean_number, upsert_rows
+from db.repository.runs import run_for
 from db.types import utcnow
 
 _DRIFT_VALUES = ("model_version_id", "kind", "value", "threshold", "breached")
@@ -29,11 +30,14 @@ def record_drift_metrics(
     rows: Sequence[Mapping[str, Any]],
     model_version_id: int | None = None,
     flow_run_id: str | None = None,
+    run_id: int | None = None,
 ) -> int:
     """Store one row per metric (``metric, kind, value, threshold, breached``); reruns replace.
 
     A row may name its own ``model_version_id``; otherwise the argument's is used.
     """
+    if run_id is None:
+        run_id = run_for(session=session, ticker=ticker, as_of_date=as_of_date)
     now = utcnow()
     records = []
     for row in rows:
@@ -42,6 +46,7 @@ def record_drift_metrics(
             raise ValueError(f"drift kind must be one of {DRIFT_KINDS}, not {kind!r} ({row})")
         records.append(
             {
+                "run_id": run_id,
                 "ticker": ticker,
                 "as_of_date": as_of_date,
                 "metric": str(row["metric"]),
@@ -62,7 +67,7 @@ def record_drift_metrics(
         DriftReport.__table__,
         records,
         key=("ticker", "as_of_date", "metric"),
-        update=(*_DRIFT_VALUES, "created_at", "flow_run_id"),
+        update=(*_DRIFT_VALUES, "run_id", "created_at", "flow_run_id"),
     )
 
 
@@ -120,8 +125,10 @@ def add_alert(
     value: float | None = None,
     threshold: float | None = None,
     flow_run_id: str | None = None,
+    run_id: int | None = None,
 ) -> Alert:
-    """Open a new alert; fails if one is already open for (ticker, kind, metric)."""
+    """Open a new alert (``run_id``: the run that opened it); fails if one is already open for
+    (ticker, kind, metric)."""
     _check_kind_and_severity(kind, severity)
     if get_open_alert(session=session, ticker=ticker, kind=kind, metric=metric) is not None:
         raise ValueError(f"an alert for {ticker} {kind}/{metric} is already open; touch it instead")
@@ -140,6 +147,7 @@ def add_alert(
         opened_at=now,
         last_seen_at=now,
         flow_run_id=flow_run_id,
+        run_id=run_id,
     )
     session.add(alert)
     session.flush()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from db.models import PREDICTION_KINDS, PREDICTION_METHODS, Prediction, Price
 from db.repository.bulk import clean_number, insert_rows
+from db.repository.runs import run_for
 from db.types import utcnow
 from db.views import FORECAST_ACCURACY_FLAGS, forecast_accuracy
 
@@ -45,6 +46,7 @@ def replace_predictions(
     rows: pd.DataFrame | Sequence[Mapping[str, Any]],
     method: str = "lstm",
     flow_run_id: str | None = None,
+    run_id: int | None = None,
 ) -> int:
     """Store a run's predictions, replacing those stored before for the same day and kind.
 
@@ -73,8 +75,11 @@ def replace_predictions(
     if kind == "contender":
         same_day.append(Prediction.method == method)
     session.execute(delete(Prediction).where(*same_day))
+    if run_id is None:
+        run_id = run_for(session=session, ticker=ticker, as_of_date=as_of_date)
     now = utcnow()
     common = {
+        "run_id": run_id,
         "ticker": ticker,
         "as_of_date": as_of_date,
         "model_version_id": model_version_id,

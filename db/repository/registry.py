@@ -6,19 +6,19 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import case, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import EVALUATION_METRICS, MODEL_KINDS, Evaluation, ModelVersion
 from db.repository.bulk import clean_number, dialect_insert
+from db.repository.runs import run_for
 from db.types import utcnow
 
 _INTEGER_METRICS = {"n_train", "n_val", "n_test", "epochs", "n_realized"}
-_KEY = ("ticker", "as_of_date", "kind")
 _Row = TypeVar("_Row", ModelVersion, Evaluation)
 
 
-def upsert_model_version(
+def add_model_version(
     *,
     session: Session,
     ticker: str,
@@ -34,51 +34,38 @@ def upsert_model_version(
     sha256: str | None = None,
     code_version: str | None = None,
     flow_run_id: str | None = None,
+    run_id: int | None = None,
 ) -> ModelVersion:
-    """Add a candidate, or replace the one with the same (ticker, as_of_date, kind).
+    """Add a model version (a ``candidate`` until promote/reject decide) to the day's run.
 
-    A replaced row keeps its id (so files and rows that point at it stay valid) and its
-    standing if it is the champion (a ticker never loses its champion half-way through a
-    rerun); any other standing goes back to ``candidate`` until promote/reject decide again.
-    A ``parent_id`` naming the replaced row itself is ignored (its parent is kept).
+    A rerun of the day adds its own version after ``clear_run`` removed the earlier attempt's,
+    so a rejected rerun never touches the champion's row.
     """
     if kind not in MODEL_KINDS:
         raise ValueError(f"model kind must be one of {MODEL_KINDS}, not {kind!r}")
-    table = ModelVersion.__table__
-    values = {
-        "ticker": ticker,
-        "as_of_date": as_of_date,
-        "kind": kind,
-        "config_hash": config_hash,
-        "hyperparameters": dict(hyperparameters),
-        "feature_config": dict(feature_config),
-        "train_start": train_start,
-        "train_end": train_end,
-        "parent_id": parent_id,
-        "artifact_uri": artifact_uri,
-        "sha256": sha256,
-        "code_version": code_version,
-        "flow_run_id": flow_run_id,
-        "created_at": utcnow(),
-        "status": "candidate",
-    }
-    statement = dialect_insert(session, table).values(values)
-    replaced = {name: statement.excluded[name] for name in values if name not in _KEY}
-    replaced["status"] = case(
-        (table.c.status == "champion", table.c.status), else_=statement.excluded.status
+    if run_id is None:
+        run_id = run_for(session=session, ticker=ticker, as_of_date=as_of_date)
+    version = ModelVersion(
+        run_id=run_id,
+        ticker=ticker,
+        as_of_date=as_of_date,
+        kind=kind,
+        config_hash=config_hash,
+        hyperparameters=dict(hyperparameters),
+        feature_config=dict(feature_config),
+        train_start=train_start,
+        train_end=train_end,
+        parent_id=parent_id,
+        artifact_uri=artifact_uri,
+        sha256=sha256,
+        code_version=code_version,
+        flow_run_id=flow_run_id,
+        created_at=utcnow(),
+        status="candidate",
     )
-    # A rerun that fine-tunes "the champion" may name this very row as its parent; keep the
-    # real parent rather than make the row its own ancestor.
-    replaced["parent_id"] = case(
-        (statement.excluded.parent_id == table.c.id, table.c.parent_id),
-        else_=statement.excluded.parent_id,
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c[name] for name in _KEY], set_=replaced
-    ).returning(table.c.id)
+    session.add(version)
     session.flush()
-    version_id = session.execute(statement).scalar_one()
-    return _load(session, ModelVersion, version_id)
+    return version
 
 
 def get_model_version(*, session: Session, id: int) -> ModelVersion | None:
@@ -155,16 +142,6 @@ def retire(*, session: Session, version_id: int) -> ModelVersion:
     return version
 
 
-def stored_artifact(*, session: Session, ticker: str, as_of_date: dt.date, kind: str) -> str | None:
-    """The artifact URI of the version stored for (ticker, as_of_date, kind), if any."""
-    statement = select(ModelVersion.artifact_uri).where(
-        ModelVersion.ticker == ticker,
-        ModelVersion.as_of_date == as_of_date,
-        ModelVersion.kind == kind,
-    )
-    return session.scalars(statement).first()
-
-
 def artifact_in_use(*, session: Session, artifact_uri: str) -> bool:
     """Whether any stored model version refers to ``artifact_uri``."""
     statement = select(ModelVersion.id).where(ModelVersion.artifact_uri == artifact_uri)
@@ -190,6 +167,7 @@ def record_evaluation(
     as_of_date: dt.date,
     metrics: Mapping[str, float | int | None],
     flow_run_id: str | None = None,
+    run_id: int | None = None,
 ) -> Evaluation:
     """Store the test metrics of a model version, replacing those of an earlier rerun.
 
@@ -202,7 +180,10 @@ def record_evaluation(
     version = session.get(ModelVersion, model_version_id)
     if version is None:
         raise ValueError(f"no model version with id {model_version_id}")
+    if run_id is None:
+        run_id = run_for(session=session, ticker=version.ticker, as_of_date=as_of_date)
     values: dict[str, Any] = {
+        "run_id": run_id,
         "model_version_id": model_version_id,
         "ticker": version.ticker,
         "as_of_date": as_of_date,

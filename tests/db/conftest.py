@@ -18,6 +18,7 @@ from db.engine import dispose_engines, get_engine, unit_of_work
 from db.migrate import upgrade
 from db.repository import (
     add_alert,
+    add_model_version,
     promote,
     record_drift_metrics,
     record_evaluation,
@@ -25,7 +26,6 @@ from db.repository import (
     reject,
     replace_predictions,
     resolve_alert,
-    upsert_model_version,
     upsert_prices,
 )
 
@@ -143,7 +143,7 @@ def _prices(ticker: str, days: int) -> pd.DataFrame:
 
 
 def _version(session, ticker, as_of, kind, parent=None):
-    return upsert_model_version(
+    return add_model_version(
         session=session,
         ticker=ticker,
         as_of_date=as_of,

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import gzip
+import json
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, MetaData, inspect, select, text
 
 import db.migrate
-from db.engine import get_engine
+from db.engine import get_engine, unit_of_work
 from db.errors import SchemaMismatchError, SchemaOutdatedError
 from db.migrate import current_revision, downgrade, ensure_schema, head_revision, upgrade
-from db.models import Base
+from db.models import Base, ModelVersion, Run
+from db.repository import add_model_version, clear_run, reject
 
 TABLES = {
     "prices",
@@ -21,6 +27,7 @@ TABLES = {
     "predictions",
     "drift_reports",
     "alerts",
+    "runs",
 }
 
 
@@ -134,7 +141,7 @@ def test_0003_keeps_the_newest_of_duplicate_forecasts_and_downgrades_cleanly(
         connection.execute(text(forecast.format(id=1, model=1, close=120.13)))
         connection.execute(text(forecast.format(id=2, model=2, close=120.21)))
 
-    upgrade(database_url)
+    upgrade(database_url, "0003")
 
     with bare_engine.connect() as connection:
         rows = connection.execute(
@@ -150,3 +157,123 @@ def test_0003_keeps_the_newest_of_duplicate_forecasts_and_downgrades_cleanly(
     downgrade(database_url, "0002")
     with bare_engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM predictions")).scalar() == 1
+
+
+# A database the previous release (revision 0003) wrote: see tests/db/data/README.md.
+FIRST_WAVE = Path(__file__).parent / "data" / "first_wave_0003.json.gz"
+_DATES = {"date", "as_of_date", "target_date", "train_start", "train_end", "last_seen_as_of"}
+_DATES |= {"requested_start", "requested_end", "first_date", "last_date"}
+_TIMES = {"ingested_at", "started_at", "finished_at", "created_at", "promoted_at", "retired_at"}
+_TIMES |= {"opened_at", "last_seen_at", "resolved_at"}
+_RUN_ROWS = ("model_versions", "evaluations", "predictions", "drift_reports")
+
+
+def _load_first_wave(engine: Engine) -> dict[str, list[dict]]:
+    """Insert the first-wave rows as they were; return them, by table."""
+    dump = json.loads(gzip.decompress(FIRST_WAVE.read_bytes()))
+    tables = MetaData()
+    tables.reflect(bind=engine)
+    aware = engine.dialect.name == "postgresql"
+    loaded = {}
+    with engine.begin() as connection:
+        for name, content in dump.items():  # in dependency order
+            rows = [dict(zip(content["columns"], row, strict=True)) for row in content["rows"]]
+            for row in rows:
+                for column, value in row.items():
+                    if value is None:
+                        continue
+                    if column in _DATES:
+                        row[column] = dt.date.fromisoformat(value)
+                    elif column in _TIMES:
+                        when = dt.datetime.fromisoformat(value)
+                        row[column] = when.replace(tzinfo=dt.UTC) if aware else when
+                    elif column in ("restated", "breached"):
+                        row[column] = bool(value)
+                    elif column in ("hyperparameters", "feature_config"):
+                        row[column] = json.loads(value)
+            connection.execute(tables.tables[name].insert(), rows)
+            if aware and "id" in content["columns"]:
+                sequence = f"pg_get_serial_sequence('{name}', 'id')"
+                connection.execute(text(f"SELECT setval({sequence}, MAX(id)) FROM {name}"))
+            loaded[name] = rows
+    return loaded
+
+
+def test_0004_gives_every_first_wave_row_its_run(database_url: str, bare_engine: Engine) -> None:
+    upgrade(database_url, "0003")
+    before = _load_first_wave(bare_engine)
+    with bare_engine.connect() as connection:
+        viewed = connection.execute(text("SELECT count(*) FROM forecast_accuracy")).scalar()
+
+    upgrade(database_url)
+
+    days = {(row["ticker"], row["as_of_date"]) for t in _RUN_ROWS for row in before[t]}
+    with unit_of_work(bare_engine) as session:
+        runs = {(run.ticker, run.as_of_date): run for run in session.scalars(select(Run))}
+        assert set(runs) == days
+        for table in _RUN_ROWS:
+            # Every row points at the run of its own ticker and day, and none lost one.
+            rows = session.execute(text(f"SELECT id, ticker, as_of_date, run_id FROM {table}"))
+            rows = rows.all()
+            assert len(rows) == len(before[table])
+            for row in rows:
+                as_of = row.as_of_date
+                as_of = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+                assert row.run_id == runs[(row.ticker, as_of)].id, (table, row)
+        served = {
+            (row["ticker"], row["as_of_date"]): row["flow_run_id"]
+            for row in before["predictions"]
+            if row["kind"] == "forecast"
+        }
+        for day, run in runs.items():
+            assert run.status == "succeeded" and run.data_hash is None
+            assert run.started_at <= run.finished_at
+            if day in served:
+                assert run.flow_run_id == served[day]
+            versions = [
+                v for v in before["model_versions"] if (v["ticker"], v["as_of_date"]) == day
+            ]
+            if versions:
+                assert run.code_version == max(versions, key=lambda v: v["id"])["code_version"]
+        alerts = session.execute(text("SELECT ticker, as_of_date, run_id FROM alerts")).all()
+        assert len(alerts) == len(before["alerts"])
+        for alert in alerts:
+            as_of = alert.as_of_date
+            as_of = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+            run = runs.get((alert.ticker, as_of))
+            assert alert.run_id == (run.id if run else None)
+        assert session.execute(text("SELECT count(*) FROM forecast_accuracy")).scalar() == viewed
+
+        # The old (ticker, as-of, kind) key is gone: a rerun of a day stores its own rejected
+        # candidate beside the champion of that day instead of overwriting it.
+        champion = session.scalars(select(ModelVersion).where(ModelVersion.status == "champion"))
+        champion = champion.first()
+        run = runs[(champion.ticker, champion.as_of_date)]
+        clear_run(session=session, run_id=run.id)
+        rerun = add_model_version(
+            session=session,
+            ticker=champion.ticker,
+            as_of_date=champion.as_of_date,
+            kind=champion.kind,
+            config_hash=champion.config_hash,
+            hyperparameters=champion.hyperparameters,
+            feature_config=champion.feature_config,
+            train_start=champion.train_start,
+            train_end=champion.train_end,
+            run_id=run.id,
+        )
+        reject(session=session, version=rerun)
+        assert session.get(ModelVersion, champion.id).status == "champion"
+
+    # Back to 0003: the rerun's extra version goes (nothing refers to it), the key returns.
+    downgrade(database_url, "0003")
+    with bare_engine.connect() as connection:
+        for table in _RUN_ROWS:
+            count = connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+            expected = len(before[table])
+            if table in ("evaluations", "predictions", "drift_reports"):
+                # clear_run removed the rerun day's rows, and nothing re-wrote them.
+                day = (champion.ticker, champion.as_of_date)
+                expected -= sum((r["ticker"], r["as_of_date"]) == day for r in before[table])
+            assert count == expected, table
+    assert "runs" not in _tables(bare_engine)

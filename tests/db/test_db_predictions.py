@@ -12,13 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from db.engine import unit_of_work
 from db.models import Prediction
 from db.repository import (
+    add_model_version,
     latest_forecast,
     prune_test_predictions,
     read_forecast_accuracy,
     read_predictions,
     read_realized_errors,
     replace_predictions,
-    upsert_model_version,
     upsert_prices,
 )
 
@@ -31,7 +31,7 @@ def version_id(engine) -> int:
 
 
 def _model_version(session) -> int:
-    version = upsert_model_version(
+    version = add_model_version(
         session=session,
         ticker="NVDA",
         as_of_date=dt.date(2024, 1, 2),

@@ -1,4 +1,4 @@
-"""Model versions and evaluations: upserts on their unique keys, promotion, lineage."""
+"""Model versions and evaluations: rows of a run, promotion, lineage."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import datetime as dt
 import math
 
 import pytest
-from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from db.engine import unit_of_work
 from db.models import Evaluation, ModelVersion
 from db.repository import (
+    add_model_version,
     get_champion,
     get_evaluation,
     get_model_version,
@@ -21,7 +21,6 @@ from db.repository import (
     promote,
     record_evaluation,
     reject,
-    upsert_model_version,
 )
 
 AS_OF = dt.date(2024, 6, 28)
@@ -43,62 +42,18 @@ def _version(session, as_of=AS_OF, kind="retrain", **changes) -> ModelVersion:
         "code_version": "0.1.0",
         "flow_run_id": "run-1",
     }
-    return upsert_model_version(**(arguments | changes))
+    return add_model_version(**(arguments | changes))
 
 
-def test_upsert_model_version_twice_keeps_one_row(session, row_count) -> None:
+def test_a_version_of_each_kind_and_day_is_a_row(session, row_count) -> None:
     first = _version(session)
     assert first.status == "candidate"
     assert first.created_at.tzinfo is not None
-    second = _version(session, sha256="1" * 64, flow_run_id="run-2")
-    assert second.id == first.id
-    assert row_count(session, ModelVersion) == 1
-    assert second.sha256 == "1" * 64
-    assert second.flow_run_id == "run-2"
-    assert second.hyperparameters == {"layers": 3, "units": 50}
-
-
-def test_other_kind_or_date_is_another_version(session, row_count) -> None:
-    _version(session)
+    assert first.hyperparameters == {"layers": 3, "units": 50}
     _version(session, kind="finetune")
     _version(session, as_of=AS_OF + dt.timedelta(days=3))
     assert row_count(session, ModelVersion) == 3
     assert len(list_model_versions(session=session, ticker="NVDA")) == 3
-
-
-def test_the_schema_refuses_a_duplicate_model_version(engine) -> None:
-    with unit_of_work(engine) as session:
-        version = _version(session)
-        row = {
-            column: getattr(version, column)
-            for column in ModelVersion.__table__.columns.keys()  # noqa: SIM118
-            if column != "id"
-        }
-    with pytest.raises(IntegrityError), unit_of_work(engine) as session:
-        session.execute(insert(ModelVersion).values(row))
-
-
-def test_a_rerun_keeps_the_champion_a_champion(session) -> None:
-    version = _version(session)
-    promote(session=session, version=version)
-    again = _version(session, sha256="2" * 64)
-    assert again.id == version.id
-    assert again.status == "champion"
-
-
-def test_a_rerun_never_makes_a_version_its_own_parent(session) -> None:
-    root = _version(session, as_of=dt.date(2024, 6, 27))
-    tuned = _version(session, kind="finetune", parent_id=root.id)
-    promote(session=session, version=tuned)
-    # The rerun fine-tunes "the champion", which is now this very row.
-    again = _version(session, kind="finetune", parent_id=tuned.id)
-    assert again.id == tuned.id
-    assert again.parent_id == root.id
-
-
-def test_a_rerun_puts_a_rejected_candidate_back_to_candidate(session) -> None:
-    reject(session=session, version=_version(session))
-    assert _version(session).status == "candidate"
 
 
 def test_promote_retires_the_previous_champion(session) -> None:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from db.engine import get_engine, unit_of_work
-from db.models import Alert, Ingestion
+from db.models import Alert, Ingestion, Run
 from flows.daily import daily_forecast
 from forecasting.config import get_settings
 from forecasting.errors import RateLimitedError
@@ -60,6 +60,11 @@ def receiver(monkeypatch):
 def alerts(url: str) -> list[Alert]:
     with unit_of_work(get_engine(url)) as session:
         return list(session.scalars(select(Alert).order_by(Alert.id)))
+
+
+def day_runs(url: str) -> list[Run]:
+    with unit_of_work(get_engine(url)) as session:
+        return list(session.scalars(select(Run).order_by(Run.as_of_date)))
 
 
 def test_the_webhook_gets_one_post_per_new_alert_and_none_for_one_already_open(
@@ -126,10 +131,15 @@ def test_a_failed_run_opens_a_critical_alert_and_the_next_good_run_resolves_it(
     assert (failed.kind, failed.severity, failed.status) == ("pipeline", "critical", "open")
     assert "RuntimeError: model store unreachable (injected)" in failed.message
     assert [b["metric"] for b in receiver.bodies] == ["flow_run_failed"]
+    (run,) = day_runs(flow_settings)
+    assert (run.as_of_date, run.status, failed.run_id) == (AS_OF, "failed", run.id)
+    assert "model store unreachable (injected)" in run.error
 
     daily_forecast(ticker="NVDA", source="sample", as_of=AS_OF)
     (resolved,) = [a for a in alerts(flow_settings) if a.metric == "flow_run_failed"]
     assert resolved.status == "resolved" and resolved.resolved_at is not None
+    (run,) = day_runs(flow_settings)
+    assert (run.status, run.error) == ("succeeded", None)
 
 
 def test_a_rate_limited_download_falls_back_to_stored_bars_and_alerts(flow_settings, monkeypatch):
