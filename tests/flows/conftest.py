@@ -20,6 +20,15 @@ TINY_TRAINING = {
 }
 
 
+@pytest.fixture(params=["sqlite"])
+def database_url(request) -> str:
+    """Flow tests run on SQLite: the store's own tests (tests/db) cover both databases, and a
+    flow test that must see PostgreSQL says so with
+    ``@pytest.mark.parametrize("database_url", [...], indirect=True)``."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return request.getfixturevalue(fixture)
+
+
 @pytest.fixture(scope="session")
 def prefect_server():
     """A temporary Prefect API for the whole session (STYLE: the harness once per session)."""

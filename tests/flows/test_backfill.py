@@ -20,7 +20,7 @@ from forecasting.errors import EmptyDataError, NvdaForecastError
 
 # SQLite only: the rows a day writes are the daily flow's, whose PostgreSQL run is
 # tests/flows/test_daily_flow.py's first test; here the backfill's own logic is under test.
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
+pytestmark = pytest.mark.slow
 
 START, END = dt.date(2005, 1, 3), dt.date(2005, 1, 14)  # 10 NYSE sessions
 

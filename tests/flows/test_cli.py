@@ -139,7 +139,6 @@ def test_backfill_options():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_backfill_prints_its_summary_and_a_rerun_skips_everything(flow_settings, capsys):
     argv = ["backfill", "--ticker", "nvda", "--source", "sample"]
     argv += ["--from", "2005-01-03", "--to", "2005-01-05"]

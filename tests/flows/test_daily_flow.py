@@ -9,7 +9,16 @@ import pytest
 from sqlalchemy import func, select
 
 from db.engine import get_engine, unit_of_work
-from db.models import Alert, Evaluation, Ingestion, ModelVersion, Prediction, Price
+from db.models import (
+    Alert,
+    DriftReport,
+    Evaluation,
+    Ingestion,
+    ModelVersion,
+    Prediction,
+    Price,
+    Run,
+)
 from flows.daily import daily_forecast
 from forecasting.calendar import next_trading_day
 from forecasting.errors import TickerNotFoundError
@@ -18,7 +27,8 @@ from forecasting.model import file_sha256
 pytestmark = pytest.mark.slow
 # The first test and the reruns run on both databases; the others test the pipeline's logic,
 # on SQLite.
-sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# The whole pipeline once on each database: the rest of the flow tests run on SQLite only.
+both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 FIRST_AS_OF = dt.date(2004, 12, 31)
 LATER_AS_OF = dt.date(2005, 1, 7)
@@ -56,6 +66,7 @@ def no_drift_alerts(monkeypatch):
     get_settings.cache_clear()
 
 
+@both_databases
 def test_first_run_retrains_rerun_is_idempotent_later_run_fine_tunes(
     flow_settings, no_drift_alerts, tmp_path
 ):
@@ -110,6 +121,17 @@ def test_first_run_retrains_rerun_is_idempotent_later_run_fine_tunes(
     after_rerun = counts(flow_settings)
     # The ingestion log gains one row per fetch; every other table is unchanged.
     assert after_rerun == {**after_first, "ingestions": after_first["ingestions"] + 1}
+    with unit_of_work(get_engine(flow_settings)) as session:
+        # One run for the day, stamped by its latest attempt, and every row of the day is its.
+        (run,) = session.scalars(select(Run)).all()
+        assert (run.as_of_date, run.status, run.flow_run_id) == (
+            FIRST_AS_OF,
+            "succeeded",
+            rerun.flow_run_id,
+        )
+        assert len(run.data_hash) == 64 and run.started_at <= run.finished_at
+        for model in (ModelVersion, Evaluation, Prediction, DriftReport):
+            assert set(session.scalars(select(model.run_id))) == {run.id}, model
 
     later = daily_forecast(ticker="NVDA", source="sample", as_of=LATER_AS_OF)
     assert later.action == "finetune"
@@ -123,7 +145,6 @@ def test_first_run_retrains_rerun_is_idempotent_later_run_fine_tunes(
         assert session.scalar(select(func.max(Price.date))) == LATER_AS_OF
 
 
-@sqlite_only
 def test_naive_serves_when_the_lstm_has_no_record_and_the_user_is_told(flow_settings, monkeypatch):
     from forecasting.config import get_settings
 
@@ -143,7 +164,6 @@ def test_naive_serves_when_the_lstm_has_no_record_and_the_user_is_told(flow_sett
     assert warning and warning[0].is_new and warning[0].severity == "warning"
 
 
-@sqlite_only
 def test_a_broken_champion_is_retired_and_a_retrain_recovers(flow_settings, no_drift_alerts):
     daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
     with unit_of_work(get_engine(flow_settings)) as session:
@@ -182,14 +202,21 @@ def test_reruns_keep_one_forecast_a_day_and_no_orphaned_model_files(
     contenders = predictions(flow_settings, kind="contender", as_of_date=LATER_AS_OF)
     assert sorted(p.method for p in contenders) == ["lstm", "naive"]
     with unit_of_work(get_engine(flow_settings)) as session:
-        versions = session.scalars(select(ModelVersion)).all()
+        versions = session.scalars(select(ModelVersion).order_by(ModelVersion.id)).all()
         referenced = {Path(v.artifact_uri) for v in versions if v.artifact_uri}
+        runs = session.scalars(select(Run).order_by(Run.as_of_date)).all()
     on_disk = set((tmp_path / "artifacts").rglob("*.keras"))
     assert on_disk == referenced
-    assert len(versions) == 3  # retrain (first day), retrain and finetune (later day)
+    # One run a day, every version under its day's run. Of the later day's reruns only the last
+    # attempt's version is left, and the earlier versions it descends from (the second
+    # fine-tune started from the first, the champion by then): a lineage, nothing orphaned.
+    assert [run.as_of_date for run in runs] == [FIRST_AS_OF, LATER_AS_OF]
+    assert [v.run_id for v in versions] == [runs[0].id] + [runs[1].id] * (len(versions) - 1)
+    assert versions[-1].status == "champion" and versions[-1].kind == "finetune"
+    parents = {v.parent_id for v in versions}
+    assert all(v.id in parents for v in versions[1:-1])
 
 
-@sqlite_only
 def test_a_failure_inside_persist_leaves_the_database_unchanged(
     flow_settings, monkeypatch, tmp_path
 ):
@@ -212,7 +239,6 @@ def test_a_failure_inside_persist_leaves_the_database_unchanged(
     assert sorted((tmp_path / "artifacts").rglob("*.keras")) == artifacts
 
 
-@sqlite_only
 def test_a_retried_persist_never_commits_a_row_pointing_at_a_removed_file(
     flow_settings, monkeypatch, tmp_path
 ):
@@ -240,7 +266,6 @@ def test_a_retried_persist_never_commits_a_row_pointing_at_a_removed_file(
     assert list((tmp_path / "artifacts").rglob("*.keras")) == [Path(uri)]
 
 
-@sqlite_only
 def test_unknown_ticker_fails_with_one_line_and_records_the_failed_download(flow_settings):
     with pytest.raises(TickerNotFoundError) as raised:
         daily_forecast(ticker="AMD", source="sample")
@@ -251,7 +276,6 @@ def test_unknown_ticker_fails_with_one_line_and_records_the_failed_download(flow
         assert ingestion.error == str(raised.value)
 
 
-@sqlite_only
 def test_an_open_drift_alert_makes_the_next_run_retrain_once(
     flow_settings, no_drift_alerts, monkeypatch
 ):

@@ -35,7 +35,6 @@ from forecasting.prices.sources import load_prices
 from forecasting.tickers import read_watchlist
 
 # SQLite only: the per-ticker pipeline's PostgreSQL run is test_daily_flow.py's.
-sqlite_flow = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 LAST_DAY = dt.date(2005, 6, 30)
 
@@ -66,7 +65,6 @@ def open_alerts(url: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.slow
-@sqlite_flow
 def test_a_failing_ticker_does_not_stop_the_others_and_is_named(
     flow_settings, price_files, capsys, tmp_path, monkeypatch
 ):
@@ -101,7 +99,6 @@ def test_a_failing_ticker_does_not_stop_the_others_and_is_named(
 
 
 @pytest.mark.slow
-@sqlite_flow
 def test_everything_crossing_a_task_boundary_pickles(flow_settings, price_files):
     summary = run_fleet(
         fleet_forecast, build_task_runner("local"), tickers=["AAA", "CCC"], source=price_files
@@ -119,7 +116,6 @@ def test_everything_crossing_a_task_boundary_pickles(flow_settings, price_files)
 
 
 @pytest.mark.slow
-@sqlite_flow
 def test_a_many_ticker_backfill_runs_each_tickers_sessions_in_order(flow_settings, price_files):
     summary = run_fleet(
         fleet_backfill,
@@ -143,7 +139,6 @@ def test_a_many_ticker_backfill_runs_each_tickers_sessions_in_order(flow_setting
 
 
 @pytest.mark.slow
-@sqlite_flow
 def test_a_real_dask_cluster_of_two_worker_processes(flow_settings, price_files, monkeypatch):
     distributed = pytest.importorskip("distributed")
     from prefect import get_client

@@ -19,7 +19,7 @@ from forecasting.prices.sources import load_prices
 
 # SQLite only: what is under test is what the pipeline reads, which the repository functions
 # (tested on both databases in tests/db) bound by the as-of date.
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
+pytestmark = pytest.mark.slow
 
 AS_OF = dt.date(2005, 1, 7)
 LATER = dt.date(2005, 2, 28)

@@ -9,7 +9,6 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_chart_artifact_shows_the_image_not_its_data_url(flow_settings):
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey

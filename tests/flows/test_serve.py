@@ -49,7 +49,6 @@ def _wait_for_deployment(client, process: subprocess.Popen, deadline: float):
     pytest.fail("serve did not register the deployment within its deadline")
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_served_deployment_runs_to_completion_and_stores_the_forecast(flow_settings, tmp_path):
     from prefect import get_client
     from prefect.settings import PREFECT_API_URL
