@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,20 +139,34 @@ class LiveModels:
     would give Keras a new model to trace (about 3 s a day). A model is keyed by its file's
     sha256, so it is used only while it is exactly what the store records as the champion, and
     forgotten as soon as a fine-tune starts changing it in place.
+
+    At most ``capacity`` tickers are kept, the least recently used going first: a served
+    many-ticker deployment runs for weeks in one process, and one model per ticker of a
+    50-ticker watchlist would only grow its memory. A run works on one ticker's sessions in
+    order, so a small capacity loses nothing.
     """
 
-    def __init__(self) -> None:
-        self._models: dict[str, tuple[str, keras.Model]] = {}
+    def __init__(self, capacity: int = 4) -> None:
+        self.capacity = capacity
+        self._models: OrderedDict[str, tuple[str, keras.Model]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, ticker: str, sha256: str) -> keras.Model | None:
         with self._lock:
             kept = self._models.get(ticker)
+            if kept is not None:
+                self._models.move_to_end(ticker)
         return kept[1] if kept is not None and kept[0] == sha256 else None
 
     def keep(self, ticker: str, sha256: str, model: keras.Model) -> None:
         with self._lock:
             self._models[ticker] = (sha256, model)
+            self._models.move_to_end(ticker)
+            while len(self._models) > self.capacity:
+                self._models.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._models)
 
     def forget(self, ticker: str) -> None:
         with self._lock:
