@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from flows.api import configure_startup_timeout, ensure_api
-from forecasting.errors import NvdaForecastError
+from forecasting.errors import NvdaForecastError, one_line
 
 
 def _prepare_environment(verbose: bool) -> None:
@@ -324,14 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         # A bug or an error we have no advice for: still one line; the traceback is in the
         # run's logs (the Prefect UI) and, with -v, here.
-        print(f"error: {_one_line(error)} (rerun with -v for the traceback)", file=sys.stderr)
+        print(f"error: {one_line(error)} (rerun with -v for the traceback)", file=sys.stderr)
         return 1
-
-
-def _one_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 if __name__ == "__main__":

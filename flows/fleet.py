@@ -42,7 +42,7 @@ from flows.summary import RunSummary
 from flows.tasks import open_store
 from flows.watch import report_failed_run
 from forecasting.config import Settings, get_settings
-from forecasting.errors import ConfigurationError
+from forecasting.errors import ConfigurationError, NvdaForecastError, one_line
 from forecasting.policy import Mode
 from forecasting.prices.sources import source_for_ticker
 from forecasting.tickers import resolve_tickers
@@ -274,7 +274,7 @@ def _collect(
         error = state.result(raise_on_failure=False)
         if not isinstance(error, BaseException):
             error = RuntimeError(state.message or state.name)
-        logger.error("%s failed: %s", job.ticker, one_line(error))
+        logger.error("%s failed: %s", job.ticker, describe(error))
         report_failed_run(
             ticker=job.ticker,
             as_of=job.as_of or job.end,
@@ -282,19 +282,15 @@ def _collect(
             flow_run_id=run_id,
             database_url=job.database_url,
         )
-        outcomes.append(TickerOutcome(job.ticker, error=one_line(error)))
+        outcomes.append(TickerOutcome(job.ticker, error=describe(error)))
     return outcomes
 
 
-def one_line(error: BaseException) -> str:
-    """The error's first line, its type named unless it is one of ours (already a sentence)."""
-    from forecasting.errors import NvdaForecastError
-
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = lines[0] if lines else ""
-    if not isinstance(error, NvdaForecastError) or not text:
-        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
+def describe(error: BaseException) -> str:
+    """A failed ticker's error in one line: ours as they are, others with their type named."""
+    if isinstance(error, NvdaForecastError) and str(error).strip():
+        return str(error).strip().splitlines()[0]
+    return one_line(error)
 
 
 def _finish(outcomes: list[TickerOutcome], started: float, what: str) -> FleetSummary | Failed:

@@ -51,3 +51,11 @@ class ModelArtifactError(NvdaForecastError):
 
 class InsufficientDataError(NvdaForecastError):
     """Too little history to build the train/validation/test windows."""
+
+
+def one_line(error: BaseException, *, limit: int = 300) -> str:
+    """An unexpected error as one line for a person: its type and the first line of its message,
+    cut to ``limit`` characters. (Ours are printed as they are: they are already sentences.)"""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
