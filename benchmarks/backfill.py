@@ -60,7 +60,7 @@ def isolate_process(data_dir: Path, *, threads: int | None = None) -> None:
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     get_settings.cache_clear()
 

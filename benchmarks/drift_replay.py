@@ -52,8 +52,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pandas as pd
 
+from flows.settings import Settings
 from forecasting.calendar import session_close
-from forecasting.config import FeatureConfig, ServingConfig, Settings, TrainingConfig
+from forecasting.config import FeatureConfig, ServingConfig, TrainingConfig
 from forecasting.evaluation import (
     INTERVAL_LEVELS,
     RECORD_COLUMNS,

@@ -74,7 +74,7 @@ def default_series(watchlist: Path) -> list[str]:
 
 def experiment_settings(sessions: int) -> dict[str, Any]:
     """What the results depend on besides the data: a resumed run must not mix settings."""
-    from forecasting.config import Settings
+    from flows.settings import Settings
 
     settings = Settings()
     return {
@@ -93,8 +93,9 @@ def stored_rows(ticker: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, Any]
     ``train_end`` by version id."""
     from db.engine import get_engine, unit_of_work
     from db.repository import list_model_versions, read_predictions
+    from flows.settings import get_settings
 
-    with unit_of_work(get_engine()) as session:
+    with unit_of_work(get_engine(get_settings().database_url)) as session:
         served = read_predictions(session=session, ticker=ticker, kind="forecast")
         contenders = read_predictions(session=session, ticker=ticker, kind="contender")
         ends = {v.id: v.train_end for v in list_model_versions(session=session, ticker=ticker)}
@@ -114,8 +115,8 @@ def score_series(
     ``work_dir / ticker`` first.
     """
     isolate_process(work_dir / ticker, threads=threads)
+    from flows.settings import get_settings
     from forecasting.calendar import trading_days_between
-    from forecasting.config import get_settings
     from forecasting.prices.sources import load_prices
 
     started = time.perf_counter()

@@ -22,7 +22,6 @@ from db.errors import (
     DatabaseReadOnlyError,
     DatabaseUnavailableError,
 )
-from forecasting.config import get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSTGRES_CONNECT_TIMEOUT_S = 10
@@ -54,9 +53,9 @@ def mask_url(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The process-wide engine for ``url`` (default: settings), checked to be reachable."""
-    parsed = normalize_url(url or get_settings().database_url)
+def get_engine(url: str) -> Engine:
+    """The process-wide engine for ``url``, checked to be reachable."""
+    parsed = normalize_url(url)
     key = parsed.render_as_string(hide_password=False)
     with _engines_lock:
         engine = _engines.get(key)

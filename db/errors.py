@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from forecasting.errors import NvdaForecastError
 
-
-class DatabaseError(NvdaForecastError):
-    """Base class: the database is unusable as configured."""
+class DatabaseError(Exception):
+    """Base class: the database is unusable as configured. (Like ``forecasting.errors``'
+    ``NvdaForecastError``, a problem to act on, not a bug: the flows report both in one line.)"""
 
 
 class DatabaseUnavailableError(DatabaseError):

@@ -38,13 +38,13 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
-    """Migrate the database at ``url`` (default: settings) up to ``revision``."""
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at ``url`` up to ``revision``."""
     _run(get_engine(url), "upgrade", revision)
 
 
-def downgrade(url: str | None = None, revision: str = "-1") -> None:
-    """Migrate the database at ``url`` (default: settings) down to ``revision``."""
+def downgrade(url: str, revision: str = "-1") -> None:
+    """Migrate the database at ``url`` down to ``revision``."""
     _run(get_engine(url), "downgrade", revision)
 
 

@@ -24,10 +24,11 @@ from prefect.runtime import flow_run
 from db.engine import get_engine, unit_of_work
 from db.repository import read_predictions
 from flows.concurrency import ticker_guard
+from flows.errors import ACTIONABLE
 from flows.pipeline import forecast_day
 from flows.retry import io_task
+from flows.settings import Settings, get_settings
 from flows.tasks import open_store
-from forecasting.config import Settings, get_settings
 from forecasting.errors import NvdaForecastError
 from forecasting.policy import Mode
 from forecasting.prices.sources import load_prices, source_for_ticker
@@ -172,7 +173,7 @@ def backfill_ticker(
                     flow_run_id=flow_run_id,
                     adjust_splits=adjust_splits,
                 )
-            except NvdaForecastError as error:
+            except ACTIONABLE as error:
                 raise BackfillError(
                     f"backfill of {ticker} stopped at {day}: {error} (the {index - 1} sessions "
                     "before it are stored; fix the cause and rerun the same command to continue)"

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from flows.api import configure_startup_timeout, ensure_api
+from flows.errors import ACTIONABLE
 from forecasting.errors import NvdaForecastError, one_line
 
 
@@ -107,7 +108,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def _fleet_tickers(args: argparse.Namespace) -> list[str] | None:
     """The tickers of a many-ticker run, or None for a single-ticker run (``args.ticker``)."""
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
     from forecasting.tickers import read_watchlist, resolve_tickers
 
     if args.tickers:
@@ -184,7 +185,7 @@ def _run_fleet(args: argparse.Namespace, tickers: list[str], what: str) -> int:
         print(f"{what} {len(tickers)} tickers from {args.source} ...", flush=True)
     _start()
     from flows.fleet import fleet_backfill, fleet_forecast, run_fleet, runner_for
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     runner = runner_for(get_settings(), args.task_runner)
     common = {"tickers": tickers, "source": args.source, "mode": args.mode}
@@ -273,10 +274,12 @@ def _serve(args: argparse.Namespace) -> int:
 def _db(args: argparse.Namespace) -> int:
     from db.engine import get_engine, mask_url
     from db.migrate import current_revision, upgrade
+    from flows.settings import get_settings
 
-    engine = get_engine()
+    url = get_settings().database_url
+    engine = get_engine(url)
     if args.db_command == "upgrade":
-        upgrade(revision=args.revision)
+        upgrade(url, revision=args.revision)
         print(f"{mask_url(engine.url)} is at revision {current_revision(engine)}")
     else:
         print(current_revision(engine) or "empty (run `nvda-forecast db upgrade`)")
@@ -313,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _prepare_environment(args.verbose)
     try:
         return COMMANDS[args.command](args)
-    except NvdaForecastError as error:
+    except ACTIONABLE as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

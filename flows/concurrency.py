@@ -47,7 +47,7 @@ def ticker_guard(ticker: str, *, timeout_seconds: float | None = None) -> Iterat
     temporary API dies with its CLI process) leaves the slot taken for good, and every later run
     of the ticker would wait until its flow timed out, saying nothing useful.
     """
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     name = ensure_ticker_limit(ticker)
     wait = get_settings().ticker_wait_seconds if timeout_seconds is None else timeout_seconds

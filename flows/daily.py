@@ -8,10 +8,10 @@ from prefect.runtime import flow_run
 from flows.concurrency import ticker_guard
 from flows.pipeline import forecast_day
 from flows.report import publish_report
+from flows.settings import get_settings
 from flows.summary import RunSummary
 from flows.tasks import open_store
 from flows.watch import record_failed_run
-from forecasting.config import get_settings
 from forecasting.policy import Mode
 from forecasting.tickers import normalize_ticker
 

@@ -97,7 +97,7 @@ def serve_fleet(
     """
     from flows.concurrency import ensure_ticker_limit
     from flows.fleet import fleet_forecast, runner_for
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     for ticker in tickers:
         ensure_ticker_limit(ticker)

@@ -36,13 +36,14 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.backfill import BackfillSummary, backfill_ticker
 from flows.concurrency import ticker_guard
+from flows.errors import ACTIONABLE
 from flows.pipeline import forecast_day
 from flows.report import publish_report
+from flows.settings import Settings, get_settings
 from flows.summary import RunSummary
 from flows.tasks import open_store
 from flows.watch import report_failed_run
-from forecasting.config import Settings, get_settings
-from forecasting.errors import ConfigurationError, NvdaForecastError, one_line
+from forecasting.errors import ConfigurationError, one_line
 from forecasting.policy import Mode
 from forecasting.prices.sources import source_for_ticker
 from forecasting.tickers import resolve_tickers
@@ -288,7 +289,7 @@ def _collect(
 
 def describe(error: BaseException) -> str:
     """A failed ticker's error in one line: ours as they are, others with their type named."""
-    if isinstance(error, NvdaForecastError) and str(error).strip():
+    if isinstance(error, ACTIONABLE) and str(error).strip():
         return str(error).strip().splitlines()[0]
     return one_line(error)
 

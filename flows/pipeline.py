@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.ingest import Ingested, content_hash, ingest
 from flows.persist import Candidate, Persisted, RunRecord, persist_run
+from flows.settings import Settings
 from flows.summary import RunSummary
 from flows.tasks import (
     Champion,
@@ -40,7 +41,7 @@ from flows.tasks import (
 )
 from flows.watch import deliver_alerts, open_drift_alerts, watch
 from forecasting.calendar import trading_days_between
-from forecasting.config import ServingConfig, Settings, config_fingerprint
+from forecasting.config import ServingConfig, config_fingerprint
 from forecasting.errors import ModelArtifactError
 from forecasting.evaluation import (
     Forecast,

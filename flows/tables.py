@@ -9,11 +9,12 @@ import pandas as pd
 from db.engine import get_engine, mask_url, unit_of_work
 from db.migrate import current_revision
 from db.repository import list_alerts, read_forecast_accuracy
+from flows.settings import get_settings
 from forecasting.errors import NvdaForecastError
 
 
 def _engine_with_schema():
-    engine = get_engine()
+    engine = get_engine(get_settings().database_url)
     if current_revision(engine) is None:
         raise NvdaForecastError(
             f"{mask_url(engine.url)} has no nvda-forecast tables yet; "

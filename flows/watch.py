@@ -32,11 +32,13 @@ from db.repository import (
     read_realized_errors,
     record_drift_metrics,
     resolve_alert,
+    run_for,
     touch_alert,
 )
 from flows.retry import io_task
+from flows.settings import get_settings
 from flows.summary import AlertLine
-from forecasting.config import DriftConfig, get_settings
+from forecasting.config import DriftConfig
 from forecasting.monitoring.alerting import RETRAIN_KINDS, Finding, reconcile
 from forecasting.monitoring.drift import run_checks
 from forecasting.monitoring.performance import relative_rmse
@@ -161,9 +163,13 @@ def store_findings(
     findings: list[Finding],
     model_version_id: int | None,
     flow_run_id: str | None,
-    run_id: int,
+    run_id: int | None = None,
 ) -> list[StoredAlert]:
-    """Write the run's drift metrics and apply the alert lifecycle; return the open alerts."""
+    """Write the run's drift metrics and apply the alert lifecycle; return the open alerts.
+
+    ``run_id``: the run the rows belong to (default: the day's run, created if need be)."""
+    if run_id is None:
+        run_id = run_for(session=session, ticker=ticker, as_of_date=as_of)
     record_drift_metrics(
         session=session,
         ticker=ticker,

@@ -12,7 +12,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import pytest
 
-from forecasting.config import get_settings
+from flows.settings import get_settings
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "NVDA_FORECAST_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test"

@@ -40,14 +40,21 @@ def test_packages_import_only_what_their_layer_may(package, forbidden):
     assert offenders == {}
 
 
-def test_db_uses_only_settings_and_errors_from_forecasting():
-    allowed = {"forecasting.config", "forecasting.errors"}
-    used = set()
-    for path in modules("db"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("forecasting"):
-                used.add(node.module)
-    assert used <= allowed
+def test_db_and_forecasting_know_nothing_of_each_other():
+    """Both are used by flows, neither uses the other: no whitelist (settings live in flows)."""
+    assert not any("forecasting" in imported_roots(path) for path in modules("db"))
+    assert not any("db" in imported_roots(path) for path in modules("forecasting"))
+
+
+def test_deployment_settings_are_read_in_flows_only():
+    """The pure core gets its configuration passed in; only flows/ reads the environment's."""
+    readers = {
+        str(path.relative_to(ROOT))
+        for package in ("forecasting", "db")
+        for path in modules(package)
+        if "pydantic_settings" in imported_roots(path)
+    }
+    assert readers == set()
 
 
 def test_only_the_yahoo_adapter_touches_the_network_in_forecasting():

@@ -1,4 +1,4 @@
-"""Alembic environment: compares with ``Base.metadata``; the URL comes from settings.
+"""Alembic environment: compares with ``Base.metadata``.
 
 ``db.migrate`` passes an open connection in ``config.attributes["connection"]``; the Alembic
 command line gets one from ``sqlalchemy.url`` when set, else from ``DATABASE_URL``.
@@ -6,6 +6,7 @@ command line gets one from ``sqlalchemy.url`` when set, else from ``DATABASE_URL
 
 from __future__ import annotations
 
+import os
 from logging.config import fileConfig
 
 from alembic import context
@@ -42,7 +43,16 @@ def _run_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = config.get_main_option("sqlalchemy.url") or None
+    url = (
+        config.get_main_option("sqlalchemy.url")
+        or os.environ.get("DATABASE_URL")
+        or os.environ.get("NVDA_FORECAST_DATABASE_URL")
+    )
+    if not url:
+        raise SystemExit(
+            "no database to migrate: set DATABASE_URL (or sqlalchemy.url in alembic.ini), or run "
+            "`nvda-forecast db upgrade`, which migrates the database of the settings"
+        )
     with get_engine(url).connect() as connection:
         _run(connection)
         connection.commit()

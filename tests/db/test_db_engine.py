@@ -14,7 +14,7 @@ from db.engine import get_engine, mask_url, normalize_url, unit_of_work
 from db.errors import DatabaseUnavailableError
 from db.models import Price
 from db.repository import latest_price_date, read_prices, upsert_prices
-from forecasting.config import get_settings
+from flows.settings import get_settings
 
 
 def _closed_port() -> int:
@@ -68,7 +68,7 @@ def test_invalid_url_is_a_clear_error() -> None:
 
 
 def test_default_url_is_a_sqlite_file_in_the_data_folder() -> None:
-    engine = get_engine()
+    engine = get_engine(get_settings().database_url)
     expected = get_settings().data_dir / "nvda-forecast.db"
     assert engine.url.database == str(expected)
     assert expected.parent.is_dir()

@@ -41,7 +41,7 @@ def prefect_server():
 @pytest.fixture
 def flow_settings(monkeypatch, database_url, tmp_path, prefect_server) -> str:
     """Point the flow at a fresh database and artifact folder; return the database URL."""
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("NVDA_FORECAST_ARTIFACT_ROOT", str(tmp_path / "artifacts"))

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from db.engine import get_engine, unit_of_work
 from db.models import Alert, Ingestion, Run
 from flows.daily import daily_forecast
-from forecasting.config import get_settings
+from flows.settings import get_settings
 from forecasting.errors import RateLimitedError
 
 pytestmark = pytest.mark.slow

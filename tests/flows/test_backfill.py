@@ -68,7 +68,7 @@ def test_backfill_runs_every_session_once_and_a_rerun_changes_nothing(flow_setti
 def test_a_backfilled_day_is_the_day_a_daily_run_would_have_stored(
     flow_settings, monkeypatch, tmp_path
 ):
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     backfill(ticker="NVDA", source="sample", start=START, end=dt.date(2005, 1, 5))
     backfilled = served(flow_settings)

@@ -53,7 +53,7 @@ def test_a_slot_left_taken_by_a_killed_run_fails_in_one_line_that_says_how_to_fr
     from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 
     from flows.concurrency import TickerBusyError
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     name = ensure_ticker_limit("STALE")
     with get_client(sync_client=True) as client:  # what a run killed with its API leaves

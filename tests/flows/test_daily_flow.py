@@ -54,7 +54,7 @@ def predictions(url: str, **where) -> list[Prediction]:
 @pytest.fixture
 def no_drift_alerts(monkeypatch):
     """Thresholds no market can breach, to follow the training policy without drift alerts."""
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     for name, value in {
         "KS_P_VALUE": "1e-300",
@@ -146,7 +146,7 @@ def test_first_run_retrains_rerun_is_idempotent_later_run_fine_tunes(
 
 
 def test_naive_serves_when_the_lstm_has_no_record_and_the_user_is_told(flow_settings, monkeypatch):
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     # More realized forecasts demanded than any record holds: the LSTM may not serve.
     monkeypatch.setenv("NVDA_FORECAST_SERVING__MIN_REALIZED", "5000")
@@ -279,7 +279,7 @@ def test_unknown_ticker_fails_with_one_line_and_records_the_failed_download(flow
 def test_an_open_drift_alert_makes_the_next_run_retrain_once(
     flow_settings, no_drift_alerts, monkeypatch
 ):
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     first = daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
     assert not [a for a in first.alerts if a.kind in ("data_drift", "performance_drift")]

@@ -225,7 +225,7 @@ def test_a_read_only_database_fails_the_run_with_one_line(flow_settings, tmp_pat
         pytest.skip("the read-only PostgreSQL case is tests/db/test_db_errors.py's")
     upgrade(flow_settings)
     os.environ["DATABASE_URL"] = f"sqlite:///file:{tmp_path / 'test.db'}?mode=ro&uri=true"
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     get_settings.cache_clear()
     assert main(["run", "--source", "sample", "--as-of", "2004-12-31"]) == 1
@@ -237,7 +237,7 @@ def test_a_read_only_database_fails_the_run_with_one_line(flow_settings, tmp_pat
 @pytest.mark.slow
 def test_a_full_artifact_volume_fails_the_run_with_one_line(flow_settings, tiny_volume, capsys):
     os.environ["NVDA_FORECAST_ARTIFACT_ROOT"] = str(tiny_volume)
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     get_settings.cache_clear()
     assert main(["run", "--source", "sample", "--as-of", "2004-12-31", "--mode", "retrain"]) == 1

@@ -29,7 +29,7 @@ from flows.fleet import (
     run_fleet,
     tensorflow_threads,
 )
-from forecasting.config import Settings
+from flows.settings import Settings
 from forecasting.errors import ConfigurationError, PriceFileError
 from forecasting.prices.sources import load_prices
 from forecasting.tickers import read_watchlist
@@ -91,7 +91,7 @@ def test_a_failing_ticker_does_not_stop_the_others_and_is_named(
 
     # The fleet's AAA is what a single-ticker run of AAA stores, to the cent.
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'single.db'}")
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     get_settings.cache_clear()
     alone = daily_forecast(ticker="AAA", source=price_files.replace("{ticker}", "AAA"))

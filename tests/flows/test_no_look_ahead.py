@@ -92,7 +92,7 @@ def same(left: dict, right: dict) -> None:
 def test_poisoned_future_bars_change_nothing_as_of_the_day(
     flow_settings, monkeypatch, tmp_path, write_yahoo_export
 ):
-    from forecasting.config import get_settings
+    from flows.settings import get_settings
 
     history = load_prices("sample", "NVDA", as_of=LATER)
     poisoned = history.copy()

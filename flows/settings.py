@@ -1,0 +1,123 @@
+"""Settings of a deployment: one pydantic-settings object, read from the environment and ``.env``.
+
+Where the database and the model files are, which tickers, how alerts are delivered, which task
+runner, and one of each pure configuration of ``forecasting.config`` (features, training, drift,
+serving), which the flows pass to the computation. Per-run knobs (ticker, source, as-of date,
+training mode) are flow parameters, not settings. Everything has a default that works offline
+on a laptop.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from forecasting.config import DriftConfig, FeatureConfig, ServingConfig, TrainingConfig
+
+
+def default_data_dir() -> Path:
+    """The local data folder: ``$XDG_DATA_HOME/nvda-forecast``, else ``~/.local/share/...``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "nvda-forecast"
+
+
+class Settings(BaseSettings):
+    """Everything configurable about a deployment of nvda-forecast.
+
+    Environment variables use the ``NVDA_FORECAST_`` prefix (nested fields with ``__``, e.g.
+    ``NVDA_FORECAST_TRAINING__UNITS=64``); the database URL is also read from ``DATABASE_URL``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="NVDA_FORECAST_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = Field(
+        "",
+        validation_alias=AliasChoices("DATABASE_URL", "NVDA_FORECAST_DATABASE_URL"),
+        description="any SQLAlchemy URL; empty means a SQLite file in data_dir",
+    )
+    artifact_root: str = Field(
+        "", description="folder for .keras files; empty means data_dir/models"
+    )
+
+    features: FeatureConfig = FeatureConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    retrain_every: int = Field(
+        20, ge=1, description="trading days after which the champion is retrained, not fine-tuned"
+    )
+    drift: DriftConfig = DriftConfig()
+    serving: ServingConfig = ServingConfig()
+    alert_webhook_url: SecretStr = Field(
+        SecretStr(""),
+        description="POST each new alert as JSON to this URL (Slack-style or your own); a "
+        "secret: its token never reaches a repr, a log line or the run's parameters",
+    )
+    alert_notification_block: str = Field(
+        "", description="a Prefect notification block, 'block-type/name', to notify of new alerts"
+    )
+
+    promotion_tolerance: float = Field(
+        0.02,
+        ge=0,
+        description="a candidate may be this much worse in skill than the champion, and the "
+        "LSTM this much worse than naive, and still serve",
+    )
+
+    tickers: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="tickers of a many-ticker run or deployment, comma-separated "
+        "(NVDA_FORECAST_TICKERS=NVDA,AMD,AVGO); empty means the single --ticker",
+    )
+    task_runner: Literal["local", "dask"] = Field(
+        "local",
+        description="where the tickers of a many-ticker run go: 'local' runs them one after "
+        "another in this process, 'dask' on a Dask cluster (the 'dask' extra)",
+    )
+    dask_address: str = Field(
+        "",
+        description="an existing Dask scheduler, tcp://host:8786; empty starts a "
+        "distributed.LocalCluster sized to this machine",
+    )
+    ticker_wait_seconds: float = Field(
+        3000,
+        gt=0,
+        description="how long a run waits for its ticker's slot (another run of the ticker) "
+        "before failing with one line; under the daily flow's one-hour timeout",
+    )
+    dask_workers: int = Field(
+        0, ge=0, description="worker processes of the LocalCluster; 0 means one per core"
+    )
+
+    @field_validator("tickers", mode="before")
+    @classmethod
+    def _split_tickers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'nvda-forecast.db'}"
+        if not self.artifact_root:
+            self.artifact_root = str(self.data_dir / "models")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
