@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 import keras
@@ -53,6 +53,7 @@ from forecasting.evaluation import (
 )
 from forecasting.features import PreparedData
 from forecasting.model import TrainingResult
+from forecasting.monitoring.alerting import Finding
 from forecasting.policy import (
     Decision,
     Mode,
@@ -111,6 +112,49 @@ class _Clock:
             self.seconds[name] += time.perf_counter() - started
 
 
+@dataclass(frozen=True)
+class Day:
+    """One run: which ticker and day, where it stores, under which settings."""
+
+    database_url: str
+    settings: Settings
+    ticker: str
+    source: str
+    as_of: dt.date | None
+    """The day asked for; None for a live run (the source's newest bar)."""
+    mode: Mode
+    flow_run_id: str | None
+    started_at: dt.datetime
+
+
+@dataclass(frozen=True, eq=False)
+class Incumbent:
+    """Step 3: the champion, its model (or why its file is unusable) and what to train."""
+
+    champion: Champion | None
+    model: keras.Model | None
+    broken: str | None
+    decision: Decision
+    replay: bool
+    """A replay of a day before the champion's own: the champion has seen later days, so the
+    day's own model forecasts the day, and the newer champion stays champion."""
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluated:
+    """Steps 5-7: the promotion verdict, who forecasts today, what is served."""
+
+    promotion: Promotion
+    serves: bool
+    """Whether the candidate makes today's LSTM forecast (promoted, or a replay's own model)."""
+    held_out: pd.DataFrame
+    contenders: Contenders
+    served: Served
+    train_window: tuple[dt.date, dt.date]
+    """The serving LSTM's data: first bar and last target day it was fitted on."""
+    test_loss: float | None
+
+
 def forecast_day(
     database_url: str,
     settings: Settings,
@@ -123,15 +167,22 @@ def forecast_day(
     adjust_splits: bool = False,
 ) -> tuple[RunSummary, pd.DataFrame]:
     """Run steps 1-9 for one ticker and day; return the summary and the record to chart."""
-    logger = get_run_logger()
+    day = Day(
+        database_url,
+        settings,
+        ticker,
+        source_for_ticker(source, ticker),
+        as_of,
+        mode,
+        flow_run_id,
+        dt.datetime.now(dt.UTC),
+    )
     clock = _Clock()
-    started_at = dt.datetime.now(dt.UTC)
-    source = source_for_ticker(source, ticker)
     with clock.step("ingest"):
         ingested = ingest(
             database_url,
             ticker=ticker,
-            source=source,
+            source=day.source,
             as_of=as_of,
             flow_run_id=flow_run_id,
             adjust_splits=adjust_splits,
@@ -140,103 +191,17 @@ def forecast_day(
         prices = load_history(database_url, ticker, ingested.last_date)
         data = prepare_data(prices, settings.features)
     with clock.step("decide"):
-        champion = find_champion(database_url, ticker)
-        incumbent, broken = _load(ticker, champion)
-        decision = decide_training(
-            mode=mode,
-            champion=champion,
-            as_of=data.last_date,
-            config_hash=config_fingerprint(settings.features, settings.training),
-            retrain_every=settings.retrain_every,
-            history_restated=ingested.restatement is not None,
-            open_drift_alerts=open_drift_alerts(
-                database_url, ticker, champion.info.retrained_as_of if champion else None
-            ),
-            champion_broken=broken,
-        )
+        incumbent = _decide(day, data, restated=ingested.restatement is not None)
     with clock.step("train"):
-        trained = _train(ticker, decision, incumbent, data, settings)
-    # A replay of a day before the champion's own: the champion has seen later days, so the
-    # day's own model forecasts the day, and the newer champion stays champion.
-    replay = champion is not None and champion.info.as_of_date > data.last_date
+        trained = _train(ticker, incumbent.decision, incumbent.model, data, settings)
     with clock.step("evaluate"):
         record = read_record(database_url, ticker, data.last_date)
-        promotion = judge_candidate(
-            trained,
-            champion_record=record.lstm if incumbent is not None else None,
-            replay_of=champion.info.as_of_date if replay else None,
-            tolerance=settings.promotion_tolerance,
-            min_realized=settings.serving.min_realized,
-        )
-        if trained is not None:
-            verdict = "promoted" if promotion.promote else "not promoted"
-            logger.info("candidate %s: %s", verdict, promotion.reason)
-        serves = trained is not None and (promotion.promote or replay)
-        model = trained.result.model if serves else incumbent
-        held_out = trained.held_out if serves and trained.held_out is not None else record.held_out
-        contenders = forecast_contenders(
-            model,
-            data,
-            prices,
-            record=record,
-            held_out=held_out,
-            features=settings.features,
-            serving=settings.serving,
-        )
-        served = choose_forecast(
-            contenders,
-            record,
-            held_out,
-            serving=settings.serving,
-            tolerance=settings.promotion_tolerance,
-        )
-    train_window = (data.first_date, data.last_target_date) if serves else champion.train_window
+        evaluated = _evaluate(day, data, prices, trained, incumbent, record)
     with clock.step("watch"):
-        findings = watch(
-            database_url,
-            ticker,
-            prices,
-            # A file or the bundled sample is the whole world: judge freshness by its last bar.
-            judge_as_of=as_of if parse_source(source).name == "yahoo" else data.last_date,
-            train_window=train_window,
-            reference=held_out,
-            restated=ingested.restatement is not None,
-            restatement=str(ingested.restatement) if ingested.restatement else None,
-            download_failed=ingested.download_failed,
-            challenger_rejected=None if trained is None or replay else not promotion.promote,
-            promotion_reason=promotion.reason,
-            config=settings.drift,
-        )
-        findings = [*findings, serving_finding(served.serving), champion_finding(broken)]
-    test_loss = (
-        trained.test_loss
-        if serves and trained.test_loss is not None
-        else student_t_loss(record.lstm.tail(settings.serving.window))
-    )
+        findings = _watch(day, prices, data, ingested, incumbent, trained, evaluated)
     with clock.step("persist"):
-        candidate = _candidate(trained, promotion, serves, champion, data, settings, ticker)
-        persisted = persist_run(
-            database_url,
-            RunRecord(
-                ticker=ticker,
-                as_of=data.last_date,
-                started_at=started_at,
-                flow_run_id=flow_run_id,
-                code_version=code_version(),
-                data_hash=content_hash(prices),
-                candidate=candidate,
-                champion_id=champion.info.version_id if champion else None,
-                retired_champion_id=champion.info.version_id if broken and champion else None,
-                forecaster_metrics=_metrics(served, test_loss, data),
-                served=served.forecast,
-                contenders=(contenders.lstm, contenders.naive),
-                findings=findings,
-            ),
-            artifact_root=settings.artifact_root,
-        )
-        if candidate is not None and candidate.promoted and persisted.candidate_sha256:
-            # The next session of a backfill starts from this model without reading its file.
-            keep_champion(ticker, persisted.candidate_sha256, candidate.training.model)
+        candidate = _candidate(trained, evaluated, incumbent.champion, data, settings)
+        persisted = _persist(day, prices, data, incumbent, candidate, evaluated, findings)
     with clock.step("deliver"):
         deliver_alerts(
             persisted.alerts,
@@ -245,21 +210,168 @@ def forecast_day(
         )
     summary = _summarize(
         ticker=ticker,
-        source=source,
-        served=served,
-        lstm=contenders.lstm,
-        test_loss=test_loss,
-        train_end=train_window[1],
-        decision=decision,
+        source=day.source,
+        evaluated=evaluated,
+        decision=incumbent.decision,
         candidate=candidate,
         persisted=persisted,
         ingested=ingested,
         database=describe_database(database_url),
         flow_run_id=flow_run_id,
+        step_seconds={k: round(v, 3) for k, v in clock.seconds.items()},
     )
-    summary = replace(summary, step_seconds={k: round(v, 3) for k, v in clock.seconds.items()})
     chart = record.lstm.tail(settings.serving.window)
-    return summary, chart if len(chart) >= settings.serving.min_realized else held_out
+    return summary, chart if len(chart) >= settings.serving.min_realized else evaluated.held_out
+
+
+def _decide(day: Day, data: PreparedData, *, restated: bool) -> Incumbent:
+    """Step 3: retrain, fine-tune or reuse the champion (and is its file usable?)."""
+    settings = day.settings
+    champion = find_champion(day.database_url, day.ticker)
+    model, broken = _load(day.ticker, champion)
+    decision = decide_training(
+        mode=day.mode,
+        champion=champion,
+        as_of=data.last_date,
+        config_hash=config_fingerprint(settings.features, settings.training),
+        retrain_every=settings.retrain_every,
+        history_restated=restated,
+        open_drift_alerts=open_drift_alerts(
+            day.database_url, day.ticker, champion.info.retrained_as_of if champion else None
+        ),
+        champion_broken=broken,
+    )
+    replay = champion is not None and champion.info.as_of_date > data.last_date
+    return Incumbent(champion, model, broken, decision, replay)
+
+
+def _promote(day: Day, trained: Trained | None, incumbent: Incumbent, record: Record) -> Promotion:
+    """Step 5, logged: does the candidate replace the champion?"""
+    champion = incumbent.champion
+    promotion = judge_candidate(
+        trained,
+        champion_record=record.lstm if incumbent.model is not None else None,
+        replay_of=champion.info.as_of_date if incumbent.replay else None,
+        tolerance=day.settings.promotion_tolerance,
+        min_realized=day.settings.serving.min_realized,
+    )
+    if trained is not None:
+        verdict = "promoted" if promotion.promote else "not promoted"
+        get_run_logger().info("candidate %s: %s", verdict, promotion.reason)
+    return promotion
+
+
+def _evaluate(
+    day: Day,
+    data: PreparedData,
+    prices: pd.DataFrame,
+    trained: Trained | None,
+    incumbent: Incumbent,
+    record: Record,
+) -> Evaluated:
+    """Steps 5-7: promote or not, every contender's forecast, and the one served."""
+    settings = day.settings
+    promotion = _promote(day, trained, incumbent, record)
+    serves = trained is not None and (promotion.promote or incumbent.replay)
+    held_out = trained.held_out if serves and trained.held_out is not None else record.held_out
+    contenders = forecast_contenders(
+        trained.result.model if serves else incumbent.model,
+        data,
+        prices,
+        record=record,
+        held_out=held_out,
+        features=settings.features,
+        serving=settings.serving,
+    )
+    served = choose_forecast(
+        contenders,
+        record,
+        held_out,
+        serving=settings.serving,
+        tolerance=settings.promotion_tolerance,
+    )
+    if serves:
+        train_window = (data.first_date, data.last_target_date)
+    else:
+        train_window = incumbent.champion.train_window
+    if serves and trained.test_loss is not None:
+        test_loss = trained.test_loss
+    else:
+        test_loss = student_t_loss(record.lstm.tail(settings.serving.window))
+    return Evaluated(promotion, serves, held_out, contenders, served, train_window, test_loss)
+
+
+def _watch(
+    day: Day,
+    prices: pd.DataFrame,
+    data: PreparedData,
+    ingested: Ingested,
+    incumbent: Incumbent,
+    trained: Trained | None,
+    evaluated: Evaluated,
+) -> list[Finding]:
+    """Step 9's checks: drift, performance, data quality, and the run's own findings."""
+    promotion = evaluated.promotion
+    findings = watch(
+        day.database_url,
+        day.ticker,
+        prices,
+        # A file or the bundled sample is the whole world: judge freshness by its last bar.
+        judge_as_of=day.as_of if parse_source(day.source).name == "yahoo" else data.last_date,
+        train_window=evaluated.train_window,
+        reference=evaluated.held_out,
+        restated=ingested.restatement is not None,
+        restatement=str(ingested.restatement) if ingested.restatement else None,
+        download_failed=ingested.download_failed,
+        challenger_rejected=(
+            None if trained is None or incumbent.replay else not promotion.promote
+        ),
+        promotion_reason=promotion.reason,
+        config=day.settings.drift,
+    )
+    return [
+        *findings,
+        serving_finding(evaluated.served.serving),
+        champion_finding(incumbent.broken),
+    ]
+
+
+def _persist(
+    day: Day,
+    prices: pd.DataFrame,
+    data: PreparedData,
+    incumbent: Incumbent,
+    candidate: Candidate | None,
+    evaluated: Evaluated,
+    findings: list[Finding],
+) -> Persisted:
+    """Step 8: the run's rows in one transaction; the new champion stays in memory."""
+    champion = incumbent.champion
+    persisted = persist_run(
+        day.database_url,
+        RunRecord(
+            ticker=day.ticker,
+            as_of=data.last_date,
+            started_at=day.started_at,
+            flow_run_id=day.flow_run_id,
+            code_version=code_version(),
+            data_hash=content_hash(prices),
+            candidate=candidate,
+            champion_id=champion.info.version_id if champion else None,
+            retired_champion_id=(
+                champion.info.version_id if incumbent.broken and champion else None
+            ),
+            forecaster_metrics=_metrics(evaluated.served, evaluated.test_loss, data),
+            served=evaluated.served.forecast,
+            contenders=(evaluated.contenders.lstm, evaluated.contenders.naive),
+            findings=findings,
+        ),
+        artifact_root=day.settings.artifact_root,
+    )
+    if candidate is not None and candidate.promoted and persisted.candidate_sha256:
+        # The next session of a backfill starts from this model without reading its file.
+        keep_champion(day.ticker, persisted.candidate_sha256, candidate.training.model)
+    return persisted
 
 
 def _load(ticker: str, champion: Champion | None) -> tuple[keras.Model | None, str | None]:
@@ -381,16 +493,15 @@ def _metrics(served: Served, test_loss: float | None, data: PreparedData) -> dic
 
 def _candidate(
     trained: Trained | None,
-    promotion: Promotion,
-    serves: bool,
+    evaluated: Evaluated,
     champion: Champion | None,
     data: PreparedData,
     settings: Settings,
-    ticker: str,
 ) -> Candidate | None:
     """Describe the candidate, with its standing, for the `model_versions` row."""
     if trained is None:
         return None
+    promotion = evaluated.promotion
     held_out = record_metrics(trained.held_out) if trained.held_out is not None else None
     metrics = {
         "test_loss": trained.test_loss,
@@ -424,7 +535,7 @@ def _candidate(
         train_end=data.last_target_date,
         promoted=promotion.promote,
         promotion_reason=promotion.reason,
-        serves=serves,
+        serves=evaluated.serves,
     )
 
 
@@ -432,17 +543,17 @@ def _summarize(
     *,
     ticker: str,
     source: str,
-    served: Served,
-    lstm: Forecast,
-    test_loss: float | None,
-    train_end: dt.date,
+    evaluated: Evaluated,
     decision: Decision,
     candidate: Candidate | None,
     persisted: Persisted,
     ingested: Ingested,
     database: str,
     flow_run_id: str | None,
+    step_seconds: dict[str, float],
 ) -> RunSummary:
+    served, lstm, test_loss = evaluated.served, evaluated.contenders.lstm, evaluated.test_loss
+    train_end = evaluated.train_window[1]
     forecast, metrics, naive = served.forecast, served.lstm, served.naive
     return RunSummary(
         ticker=ticker,
@@ -486,4 +597,5 @@ def _summarize(
         database=database,
         flow_run_id=str(flow_run_id) if flow_run_id else None,
         alerts=tuple(alert.line() for alert in persisted.alerts),
+        step_seconds=step_seconds,
     )
