@@ -67,7 +67,7 @@ def isolate_process(data_dir: Path, *, threads: int | None = None) -> None:
 
 def quiet_imports() -> None:
     """Import TensorFlow with its start-up chatter silenced, as the command line does."""
-    from flows import cli
+    from flows.presentation import cli
     from flows.quiet import import_tensorflow
 
     cli._prepare_environment(False)

@@ -46,13 +46,14 @@ def _environment(home: Path) -> dict[str, str]:
 
 def _command() -> list[str]:
     script = Path(sys.executable).with_name("nvda-forecast")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "flows.presentation.cli"]
 
 
 def measure_imports(environment: dict[str, str]) -> float:
     """Seconds to import the flow and everything it needs, in a fresh process."""
     code = (
-        "import time; t = time.perf_counter(); from flows import cli, quiet; "
+        "import time; t = time.perf_counter(); "
+        "from flows import quiet; from flows.presentation import cli; "
         "cli._prepare_environment(False); quiet.import_tensorflow(); import flows.daily; "
         "print(time.perf_counter() - t)"
     )

@@ -65,7 +65,14 @@ def environment(home: Path, runner: str) -> dict[str, str]:
 
 def run(home: Path, runner: str, tickers: list[str], as_of: str, folder: Path) -> dict:
     """One whole CLI process; its summary, wall time and the peak RSS of its process tree."""
-    command = [sys.executable, "-m", "flows.cli", "run", "--tickers", ",".join(tickers)]
+    command = [
+        sys.executable,
+        "-m",
+        "flows.presentation.cli",
+        "run",
+        "--tickers",
+        ",".join(tickers),
+    ]
     command += ["--source", f"csv:{folder}/{{ticker}}.csv", "--as-of", as_of, "--json"]
     home.mkdir(parents=True, exist_ok=True)
     out_path, err_path = home / f"{as_of}.out", home / f"{as_of}.err"

@@ -7,7 +7,7 @@ from prefect.runtime import flow_run
 
 from flows.concurrency import ticker_guard
 from flows.pipeline import forecast_day
-from flows.report import publish_report
+from flows.presentation.report import publish_report
 from flows.settings import get_settings
 from flows.summary import RunSummary
 from flows.tasks import open_store

@@ -38,7 +38,7 @@ from flows.backfill import BackfillSummary, backfill_ticker
 from flows.concurrency import ticker_guard
 from flows.errors import ACTIONABLE
 from flows.pipeline import forecast_day
-from flows.report import publish_report
+from flows.presentation.report import publish_report
 from flows.settings import Settings, get_settings
 from flows.summary import RunSummary
 from flows.tasks import open_store

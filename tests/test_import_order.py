@@ -20,7 +20,7 @@ except Exception as error:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "entry", ["flows.progress", "flows.daily", "flows.cli", "forecasting.model"]
+    "entry", ["flows.progress", "flows.daily", "flows.presentation.cli", "forecasting.model"]
 )
 def test_yahoo_impersonation_works_after_tensorflow_is_loaded(entry):
     result = subprocess.run(

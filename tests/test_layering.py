@@ -125,3 +125,21 @@ def test_forecasting_is_split_by_concern():
         assert "forecasting.model" not in graph[name], name
     for name in monitoring:
         assert not {t for t in graph[name] if t.startswith("forecasting.prices")}, name
+
+
+def test_flows_orchestration_leaves_presentation_to_flows_presentation():
+    """flows/presentation (cli, tables, summary text, charts, report) reads the orchestration's
+    values; orchestration calls into it only to publish a run's report."""
+    offenders = {}
+    for path in modules("flows"):
+        if "presentation" in path.relative_to(ROOT).parts:
+            continue
+        used = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "flows.presentation"
+            ):
+                used.add(node.module)
+        if used - {"flows.presentation.report"}:
+            offenders[str(path.relative_to(ROOT))] = sorted(used)
+    assert offenders == {}

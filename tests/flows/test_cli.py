@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from flows.cli import _fleet_tickers, build_parser, main
+from flows.presentation.cli import _fleet_tickers, build_parser, main
 
 
 def test_run_defaults_and_date_parsing():
@@ -103,7 +103,7 @@ def test_a_real_process_shows_no_start_up_chatter_and_one_error_line(tmp_path):
     )
     missing = tmp_path / "nowhere.csv"
     process = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", "--source", f"csv:{missing}"],
+        [sys.executable, "-m", "flows.presentation.cli", "run", "--source", f"csv:{missing}"],
         capture_output=True,
         text=True,
         env=environment,

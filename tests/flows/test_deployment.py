@@ -116,7 +116,7 @@ def test_dockerfile_pins_its_base_runs_as_non_root_and_installs_like_the_readme(
 
 def test_console_script_points_at_the_cli():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert project["project"]["scripts"]["nvda-forecast"] == "flows.cli:main"
+    assert project["project"]["scripts"]["nvda-forecast"] == "flows.presentation.cli:main"
 
 
 def test_dockerignore_keeps_the_build_context_small():

@@ -20,7 +20,7 @@ from db.errors import DatabaseBusyError, DatabaseFullError
 from db.migrate import upgrade
 from db.repository import latest_price_date, upsert_prices
 from flows import api
-from flows.cli import COMMANDS, main
+from flows.presentation.cli import COMMANDS, main
 from flows.retry import IO_OPTIONS, is_transient
 from forecasting.errors import ModelArtifactError, RateLimitedError
 
@@ -170,7 +170,7 @@ def test_a_missing_or_empty_source_file_fails_before_prefect_and_tensorflow_load
         path.write_bytes(content)
     probe = (
         "import sys\n"
-        "from flows.cli import main\n"
+        "from flows.presentation.cli import main\n"
         f"code = main(['run', '--source', 'csv:{path}'])\n"
         "print(code, 'tensorflow' in sys.modules, 'prefect' in sys.modules)\n"
     )
@@ -204,7 +204,7 @@ def test_an_unexpected_error_is_one_line_and_the_traceback_is_one_flag_away(monk
 @pytest.mark.slow
 def test_a_temporary_api_that_never_starts_is_one_line_in_a_real_process(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", "--source", "sample"],
+        [sys.executable, "-m", "flows.presentation.cli", "run", "--source", "sample"],
         capture_output=True,
         text=True,
         # 0 s: Prefect gives up at once, twice: the retry and the message, without the wait.

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from db.engine import dispose_engines, get_engine, unit_of_work
 from db.models import Alert, Prediction
 from flows.backfill import BackfillSummary
-from flows.cli import main
 from flows.daily import daily_forecast
 from flows.fleet import (
     FleetSummary,
@@ -29,6 +28,7 @@ from flows.fleet import (
     run_fleet,
     tensorflow_threads,
 )
+from flows.presentation.cli import main
 from flows.settings import Settings
 from forecasting.errors import ConfigurationError, PriceFileError
 from forecasting.prices.sources import load_prices

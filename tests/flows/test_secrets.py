@@ -45,7 +45,7 @@ def webhook():
 
 def _run(*arguments: str, environment: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *arguments],
+        [sys.executable, "-m", "flows.presentation.cli", *arguments],
         cwd=ROOT,
         env=environment,
         capture_output=True,

@@ -54,7 +54,7 @@ def test_a_served_deployment_runs_to_completion_and_stores_the_forecast(flow_set
     from prefect.settings import PREFECT_API_URL
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", "--source", "sample"],
+        [sys.executable, "-m", "flows.presentation.cli", "serve", "--source", "sample"],
         cwd=tmp_path,  # not the checkout: the served run must not depend on the caller's folder
         env=_environment(tmp_path, PREFECT_API_URL.value()),
         stdout=subprocess.PIPE,

@@ -4,8 +4,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from flows.charts import png_data_uri, truth_vs_prediction_png
-from flows.summary import AlertLine, RunSummary, forecast_table, to_markdown, to_text
+from flows.presentation.charts import png_data_uri, truth_vs_prediction_png
+from flows.presentation.summary import forecast_table, to_markdown, to_text
+from flows.summary import AlertLine, RunSummary
 
 
 def summary(**overrides) -> RunSummary:

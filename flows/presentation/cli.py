@@ -212,7 +212,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Running the daily forecast for {args.ticker} from {args.source} ...", flush=True)
     _start()
     from flows.daily import daily_forecast
-    from flows.summary import to_text
+    from flows.presentation.summary import to_text
 
     summary = daily_forecast(
         ticker=args.ticker,
@@ -287,14 +287,14 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from flows.tables import forecast_history_table
+    from flows.presentation.tables import forecast_history_table
 
     print(forecast_history_table(ticker=args.ticker, days=args.days))
     return 0
 
 
 def _alerts(args: argparse.Namespace) -> int:
-    from flows.tables import alerts_table
+    from flows.presentation.tables import alerts_table
 
     print(alerts_table(ticker=args.ticker, include_resolved=args.all))
     return 0

@@ -7,8 +7,9 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.charts import chart_markdown, png_data_uri, truth_vs_prediction_png
-from flows.summary import RunSummary, forecast_table, to_markdown
+from flows.presentation.charts import chart_markdown, png_data_uri, truth_vs_prediction_png
+from flows.presentation.summary import forecast_table, to_markdown
+from flows.summary import RunSummary
 
 
 def _key(summary: RunSummary, what: str) -> str:
