@@ -352,17 +352,8 @@ def fleet_forecast(
     adjust_splits: bool = False,
 ) -> FleetSummary:
     """The daily run for many tickers: one ``forecast-ticker`` task each."""
-    started = time.perf_counter()
-    jobs = jobs_for(
-        tickers,
-        source,
-        get_settings().database_url,
-        as_of=as_of,
-        mode=mode,
-        adjust_splits=adjust_splits,
-    )
-    futures = forecast_ticker.map(jobs, parent_run_id=str(flow_run.id))
-    return _finish(_collect(futures, jobs, str(flow_run.id)), started, "forecast")
+    options = {"as_of": as_of, "mode": mode, "adjust_splits": adjust_splits}
+    return _fan_out(forecast_ticker, "forecast", tickers, source, **options)
 
 
 @flow(
@@ -381,19 +372,22 @@ def fleet_backfill(
     adjust_splits: bool = False,
 ) -> FleetSummary:
     """Backfill many tickers: tickers in parallel, sessions in order within each."""
-    started = time.perf_counter()
-    jobs = jobs_for(
-        tickers,
-        source,
-        get_settings().database_url,
-        mode=mode,
-        adjust_splits=adjust_splits,
-        start=start,
-        end=end,
-        redo=redo,
+    options = {"start": start, "end": end, "mode": mode, "redo": redo}
+    return _fan_out(
+        backfill_one, "backfill", tickers, source, adjust_splits=adjust_splits, **options
     )
-    futures = backfill_one.map(jobs, parent_run_id=str(flow_run.id))
-    return _finish(_collect(futures, jobs, str(flow_run.id)), started, "backfill")
+
+
+def _fan_out(
+    per_ticker, what: str, tickers: list[str], source: str, **options
+) -> FleetSummary | Failed:
+    """Map ``per_ticker`` over one job per ticker; every ticker's outcome, summarized (a Failed
+    state carrying the summary when any ticker failed)."""
+    started = time.perf_counter()
+    jobs = jobs_for(tickers, source, get_settings().database_url, **options)
+    parent = str(flow_run.id)
+    futures = per_ticker.map(jobs, parent_run_id=parent)
+    return _finish(_collect(futures, jobs, parent), started, what)
 
 
 def run_fleet(fleet_flow, runner: TaskRunner, **parameters) -> FleetSummary:
