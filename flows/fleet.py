@@ -18,7 +18,6 @@ the task boundary is plain data (:class:`TickerJob` in, the run summary out): a 
 opens its own database engine from the URL.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 import os
@@ -31,7 +30,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
-from prefect.states import Failed
+from prefect.states import Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.backfill import BackfillSummary, backfill_ticker
@@ -294,7 +293,7 @@ def describe(error: BaseException) -> str:
     return one_line(error)
 
 
-def _finish(outcomes: list[TickerOutcome], started: float, what: str) -> FleetSummary | Failed:
+def _finish(outcomes: list[TickerOutcome], started: float, what: str) -> FleetSummary | State:
     summary = FleetSummary(
         tuple(outcomes),
         task_runner=_runner_name(),
@@ -380,7 +379,7 @@ def fleet_backfill(
 
 def _fan_out(
     per_ticker, what: str, tickers: list[str], source: str, **options
-) -> FleetSummary | Failed:
+) -> FleetSummary | State:
     """Map ``per_ticker`` over one job per ticker; every ticker's outcome, summarized (a Failed
     state carrying the summary when any ticker failed)."""
     started = time.perf_counter()
