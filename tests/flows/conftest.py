@@ -65,3 +65,15 @@ def yahoo_export(frame: pd.DataFrame, path: Path) -> str:
 def write_yahoo_export():
     """:func:`yahoo_export`, for tests that feed the flow a file."""
     return yahoo_export
+
+
+@pytest.fixture
+def inject_findings(monkeypatch):
+    """``inject_findings(findings)``: the checks of every run in this test find exactly these
+    (the run's own serving and champion findings are still added), instead of whatever drift
+    the sample's prices happen to show on the test's days."""
+
+    def inject(findings):
+        monkeypatch.setattr("flows.pipeline.watch", lambda *_, **__: list(findings))
+
+    return inject

@@ -16,6 +16,7 @@ from db.models import Alert, Ingestion, Run
 from flows.daily import daily_forecast
 from flows.settings import get_settings
 from forecasting.errors import RateLimitedError
+from forecasting.monitoring.alerting import Finding
 
 pytestmark = pytest.mark.slow
 
@@ -67,12 +68,22 @@ def day_runs(url: str) -> list[Run]:
         return list(session.scalars(select(Run).order_by(Run.as_of_date)))
 
 
+# Two breached checks, injected: the tests below do not depend on what the sample's prices did.
+DRIFT = [
+    Finding("data_drift", "volatility_ratio", 2.4, 1.75, True, "warning", "volatility x2.4"),
+    Finding("performance_drift", "rmse_ratio", 1.9, 1.5, True, "critical", "RMSE x1.9 naive"),
+]
+
+
 def test_the_webhook_gets_one_post_per_new_alert_and_none_for_one_already_open(
-    flow_settings, receiver
+    flow_settings, receiver, inject_findings
 ):
+    inject_findings(DRIFT)
     first = daily_forecast(ticker="NVDA", source="sample", as_of=AS_OF)
     new = [alert for alert in first.alerts if alert.is_new]
-    assert new, "late 2004 should open data drift alerts"
+    assert {("data_drift", "volatility x2.4"), ("performance_drift", "RMSE x1.9 naive")} <= {
+        (alert.kind, alert.message) for alert in new
+    }
     assert len(receiver.bodies) == len(new)
     posted = {(body["kind"], body["metric"]) for body in receiver.bodies}
     stored = {(a.kind, a.metric) for a in alerts(flow_settings) if a.status == "open"}
@@ -88,13 +99,15 @@ def test_the_webhook_gets_one_post_per_new_alert_and_none_for_one_already_open(
     assert len(alerts(flow_settings)) == len(stored)
 
 
-def test_each_new_alert_is_a_prefect_event_about_the_ticker(flow_settings):
+def test_each_new_alert_is_a_prefect_event_about_the_ticker(flow_settings, inject_findings):
     from prefect import get_client
     from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 
+    inject_findings(DRIFT)
     started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
     summary = daily_forecast(ticker="NVDA", source="sample", as_of=AS_OF)
     new = {(a.kind, a.message) for a in summary.alerts if a.is_new}
+    assert {(f.kind, f.message) for f in DRIFT} <= new
     event_filter = EventFilter(
         occurred=EventOccurredFilter(since=started),
         event=EventNameFilter(prefix=["nvda-forecast.alert."]),

@@ -23,6 +23,7 @@ from flows.daily import daily_forecast
 from forecasting.calendar import next_trading_day
 from forecasting.errors import TickerNotFoundError
 from forecasting.model import file_sha256
+from forecasting.monitoring.alerting import Finding
 
 pytestmark = pytest.mark.slow
 # The first test and the reruns run on both databases; the others test the pipeline's logic,
@@ -52,18 +53,9 @@ def predictions(url: str, **where) -> list[Prediction]:
 
 
 @pytest.fixture
-def no_drift_alerts(monkeypatch):
-    """Thresholds no market can breach, to follow the training policy without drift alerts."""
-    from flows.settings import get_settings
-
-    for name, value in {
-        "KS_P_VALUE": "1e-300",
-        "DISTANCE_THRESHOLD": "1e9",
-        "PSI_THRESHOLD": "1e9",
-        "VOLATILITY_RATIO": "1e9",
-    }.items():
-        monkeypatch.setenv(f"NVDA_FORECAST_DRIFT__{name}", value)
-    get_settings.cache_clear()
+def no_drift_alerts(inject_findings):
+    """No drift, whatever the sample's prices do: to follow the training policy undisturbed."""
+    inject_findings([])
 
 
 @both_databases
@@ -276,18 +268,14 @@ def test_unknown_ticker_fails_with_one_line_and_records_the_failed_download(flow
         assert ingestion.error == str(raised.value)
 
 
-def test_an_open_drift_alert_makes_the_next_run_retrain_once(
-    flow_settings, no_drift_alerts, monkeypatch
-):
-    from flows.settings import get_settings
-
+def test_an_open_drift_alert_makes_the_next_run_retrain_once(flow_settings, inject_findings):
+    inject_findings([])
     first = daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
     assert not [a for a in first.alerts if a.kind in ("data_drift", "performance_drift")]
-    # Back to the default thresholds: early January 2005 returns differ from the reference
-    # sessions before them (KS test, PSI), and the fine-tune run opens a data drift alert.
-    for name in ("KS_P_VALUE", "DISTANCE_THRESHOLD", "PSI_THRESHOLD", "VOLATILITY_RATIO"):
-        monkeypatch.delenv(f"NVDA_FORECAST_DRIFT__{name}")
-    get_settings.cache_clear()
+    # From here on the checks find the inputs drifted (injected: not the sample's own moves).
+    inject_findings(
+        [Finding("data_drift", "ks_p_value", 1e-4, 0.01, True, "warning", "returns moved")]
+    )
     fine_tuned = daily_forecast(ticker="NVDA", source="sample", as_of=LATER_AS_OF)
     assert fine_tuned.action == "finetune"
     assert "data_drift" in {alert.kind for alert in fine_tuned.alerts if alert.is_new}
