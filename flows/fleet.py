@@ -18,7 +18,6 @@ the task boundary is plain data (:class:`TickerJob` in, the run summary out): a 
 opens its own database engine from the URL.
 """
 
-
 import datetime as dt
 import os
 import time

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -310,10 +311,18 @@ COMMANDS = {
 }
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nvda-forecast`` console script."""
     args = build_parser().parse_args(argv)
     _prepare_environment(args.verbose)
+    # SIGTERM (a scheduler's stop, `kill`, a container's shutdown) ends the command like Ctrl-C
+    # does: the exit handlers run, so the temporary Prefect API it started stops with it
+    # instead of living on as an orphan.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         return COMMANDS[args.command](args)
     except ACTIONABLE as error:

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from flows.presentation.cli import _fleet_tickers, build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_run_defaults_and_date_parsing():
@@ -150,3 +158,27 @@ def test_backfill_prints_its_summary_and_a_rerun_skips_everything(flow_settings,
     assert main([*argv, "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert (again["ran"], again["skipped"]) == (0, 3)
+
+
+def test_sigterm_stops_the_temporary_prefect_api_with_the_command(tmp_path):
+    psutil = pytest.importorskip("psutil")  # installed with the dev extra (dask.distributed)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    environment |= {"PREFECT_HOME": str(tmp_path / "prefect"), "PYTHONPATH": str(ROOT)}
+    environment |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'f.db'}"}
+    command = [sys.executable, "-m", "flows.presentation.cli", "run", "--source", "sample"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=environment, stderr=subprocess.PIPE)
+    try:
+        cli = psutil.Process(process.pid)
+        deadline = time.monotonic() + 120
+        servers = []
+        while time.monotonic() < deadline and not servers and process.poll() is None:
+            servers = [c for c in cli.children(recursive=True) if "uvicorn" in c.cmdline()]
+            time.sleep(0.5)
+        assert servers, "the command never started its temporary Prefect API"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 128 + signal.SIGTERM
+        _, alive = psutil.wait_procs(servers, timeout=30)
+        assert alive == [], [child.cmdline() for child in alive]
+    finally:
+        if process.poll() is None:
+            process.kill()
