@@ -99,8 +99,9 @@ def row_counts() -> dict[str, int]:
 
     from db.engine import get_engine
     from db.models import Base
+    from flows.settings import get_settings
 
-    with get_engine().connect() as connection:
+    with get_engine(get_settings().database_url).connect() as connection:
         return {
             name: connection.execute(select(func.count()).select_from(table)).scalar_one()
             for name, table in sorted(Base.metadata.tables.items())
