@@ -52,6 +52,35 @@ def _wait_for_deployment(
     pytest.fail("serve did not register the deployment within its deadline")
 
 
+def _run_to_completion(client, deployment_id, parameters: dict, deadline: float):
+    """Start a run of the deployment, wait for its end, and fail with its logs unless it
+    completed."""
+    run = client.create_flow_run_from_deployment(deployment_id, parameters=parameters)
+    state = None
+    while time.monotonic() < deadline:
+        state = client.read_flow_run(run.id).state
+        if state is not None and state.is_final():
+            break
+        time.sleep(1)
+    logs = client.read_logs()
+    assert state is not None and state.is_completed(), (
+        f"served run ended {state and state.name}: {state and state.message}; "
+        + " | ".join(log.message for log in logs if log.flow_run_id == run.id)[-2000:]
+    )
+    return run
+
+
+def _stop(process: subprocess.Popen) -> str:
+    """Ctrl-C to serve, as a user would; its terminal output."""
+    process.send_signal(signal.SIGINT)
+    try:
+        output, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return output
+
+
 def test_a_served_deployment_runs_to_completion_and_stores_the_forecast(flow_settings, tmp_path):
     from prefect import get_client
     from prefect.settings import PREFECT_API_URL
@@ -69,26 +98,9 @@ def test_a_served_deployment_runs_to_completion_and_stores_the_forecast(flow_set
         with get_client(sync_client=True) as client:
             deployment = _wait_for_deployment(client, process, deadline)
             assert deployment.schedules[0].schedule.cron == "30 18 * * 1-5"
-            run = client.create_flow_run_from_deployment(
-                deployment.id, parameters={"as_of": "2004-12-31"}
-            )
-            while time.monotonic() < deadline:
-                state = client.read_flow_run(run.id).state
-                if state is not None and state.is_final():
-                    break
-                time.sleep(1)
-            logs = client.read_logs()
-        assert state is not None and state.is_completed(), (
-            f"served run ended {state and state.name}: {state and state.message}; "
-            + " | ".join(log.message for log in logs if log.flow_run_id == run.id)[-2000:]
-        )
+            run = _run_to_completion(client, deployment.id, {"as_of": "2004-12-31"}, deadline)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            output, _ = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
+        output = _stop(process)
     with unit_of_work(get_engine(flow_settings)) as session:
         predictions = session.scalars(select(Prediction)).all()
     dispose_engines()
@@ -125,26 +137,9 @@ def test_a_served_many_ticker_deployment_runs_every_ticker(flow_settings, tmp_pa
             assert deployment.parameters["tickers"] == ["NVDA", "AVGO"]
             # As the API sends a scheduled run's parameters: JSON, the date as text. (It failed
             # validation while flows/fleet.py had `from __future__ import annotations`.)
-            run = client.create_flow_run_from_deployment(
-                deployment.id, parameters={"as_of": "2025-02-11"}
-            )
-            while time.monotonic() < deadline:
-                state = client.read_flow_run(run.id).state
-                if state is not None and state.is_final():
-                    break
-                time.sleep(1)
-            logs = client.read_logs()
-        assert state is not None and state.is_completed(), (
-            f"served run ended {state and state.name}: {state and state.message}; "
-            + " | ".join(log.message for log in logs if log.flow_run_id == run.id)[-2000:]
-        )
+            run = _run_to_completion(client, deployment.id, {"as_of": "2025-02-11"}, deadline)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+        _stop(process)
     with unit_of_work(get_engine(flow_settings)) as session:
         forecasts = session.scalars(select(Prediction).where(Prediction.kind == "forecast")).all()
     dispose_engines()
