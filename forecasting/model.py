@@ -20,6 +20,8 @@ import hashlib
 import logging
 import math
 import os
+import random
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -207,6 +209,152 @@ def build_model(
     return model
 
 
+# --- One traced network per architecture -------------------------------------------------------
+#
+# Keras traces a model's training and prediction steps the first time each is used: about 1.5 s
+# for the default LSTM on 2 cores, against 0.2 s for the three epochs of a daily fine-tune. A
+# run of many tickers loads a different champion for each, so it would trace for every ticker.
+# Instead each process keeps one network per architecture, whose scaling lives in variables
+# rather than in the graph; a model's weights and scaling are copied into it, it trains or
+# predicts, and the trained weights are copied back. The saved ``.keras`` file is the model's
+# own, unchanged: the shared network is never saved. Same numbers as the model's own fit, for
+# the same seed (tests/forecasting/test_model.py checks it).
+
+
+class _Standardize(keras.layers.Layer):
+    """``Normalization`` with its mean and variance in variables (same formula, same dtype)."""
+
+    def build(self, input_shape):
+        shape = (input_shape[-1],)
+        self.mean = self.add_weight(name="mean", shape=shape, initializer="zeros", trainable=False)
+        self.variance = self.add_weight(
+            name="variance", shape=shape, initializer="ones", trainable=False
+        )
+
+    def call(self, inputs):
+        spread = ops.maximum(ops.sqrt(self.variance), keras.backend.epsilon())
+        return ops.divide(ops.subtract(inputs, self.mean), spread)
+
+
+class _VariableHead(keras.layers.Layer):
+    """:class:`DistributionHead` with its target statistics in variables."""
+
+    def build(self, input_shape):
+        self.target_mean = self.add_weight(
+            name="target_mean", shape=(), initializer="zeros", trainable=False
+        )
+        self.target_std = self.add_weight(
+            name="target_std", shape=(), initializer="ones", trainable=False
+        )
+
+    def call(self, raw):
+        location = raw[:, 0:1] * self.target_std + self.target_mean
+        scale = ops.softplus(raw[:, 1:2] + SCALE_OFFSET) * self.target_std + SCALE_FLOOR
+        return ops.concatenate([location, scale], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2)
+
+
+@dataclass(frozen=True)
+class _Architecture:
+    sequence_length: int
+    n_features: int
+    layers: int
+    units: int
+
+
+class _SharedNetwork:
+    """The traced network of one architecture; models take turns on it, under its lock."""
+
+    def __init__(self, architecture: _Architecture) -> None:
+        self.lock = threading.RLock()
+        # Constant initializers: building it draws no random numbers, so a seeded run gives
+        # the same weights whether or not this process built a shared network before.
+        inputs = keras.Input(shape=(architecture.sequence_length, architecture.n_features))
+        hidden = _Standardize()(inputs)
+        for index in range(architecture.layers):
+            hidden = keras.layers.LSTM(
+                architecture.units,
+                return_sequences=index < architecture.layers - 1,
+                kernel_initializer="zeros",
+                recurrent_initializer="zeros",
+            )(hidden)
+        raw = keras.layers.Dense(2, kernel_initializer="zeros")(hidden)
+        self.network = keras.Model(inputs, _VariableHead()(raw))
+        self.network.compile(optimizer=keras.optimizers.Adam(), loss=student_t_nll)
+        self._scaling = self.network.layers[1]
+        self._head = self.network.layers[-1]
+
+    def hold(self, model: keras.Model) -> None:
+        """Give the network ``model``'s weights and built-in scaling."""
+        for mine, theirs in zip(
+            self.network.trainable_weights, model.trainable_weights, strict=True
+        ):
+            mine.assign(theirs.value)
+        head = model.get_layer("distribution")
+        self._head.target_mean.assign(head.target_mean)
+        self._head.target_std.assign(head.target_std)
+        n_features = model.input_shape[-1]
+        mean, variance = np.zeros(n_features), np.ones(n_features)
+        if any(layer.name == "input_scaling" for layer in model.layers):
+            scaling = model.get_layer("input_scaling")
+            mean = np.reshape(scaling.input_mean, -1)
+            variance = np.reshape(scaling.input_variance, -1)
+        self._scaling.mean.assign(np.asarray(mean, dtype="float32"))
+        self._scaling.variance.assign(np.asarray(variance, dtype="float32"))
+
+    def fresh_optimizer(self, learning_rate: float) -> None:
+        """A new Adam's state (step 0, zero moments) at ``learning_rate``, with no retrace."""
+        for variable in self.network.optimizer.variables:
+            if variable.name == "learning_rate":
+                variable.assign(learning_rate)
+            else:
+                variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
+
+    def give_back(self, model: keras.Model) -> None:
+        """Copy the trained weights into ``model``, in place."""
+        for theirs, mine in zip(
+            model.trainable_weights, self.network.trainable_weights, strict=True
+        ):
+            theirs.assign(mine.value)
+
+
+_shared_networks: dict[_Architecture, _SharedNetwork] = {}
+_shared_networks_lock = threading.Lock()
+
+
+def _shared_network(model: keras.Model) -> _SharedNetwork | None:
+    """The shared network for ``model``'s architecture; None for a model it cannot stand in for
+    (dropout draws random numbers in the step: such a model trains on its own trace)."""
+    lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
+    expected = {"window", "input_scaling", "head", "distribution"} | {
+        f"lstm_{index + 1}" for index in range(len(lstms))
+    }
+    if not lstms or not {layer.name for layer in model.layers} <= expected:
+        return None
+    if not isinstance(model.get_layer("distribution"), DistributionHead):
+        return None
+    architecture = _Architecture(
+        sequence_length=model.input_shape[1],
+        n_features=model.input_shape[-1],
+        layers=len(lstms),
+        units=lstms[0].units,
+    )
+    if any(layer.units != architecture.units for layer in lstms):
+        return None
+    with _shared_networks_lock:
+        if architecture not in _shared_networks:
+            # Building one draws Keras' default layer seeds from Python's generator: put its
+            # state back, so that a seeded run never depends on what the process did before.
+            state = random.getstate()
+            try:
+                _shared_networks[architecture] = _SharedNetwork(architecture)
+            finally:
+                random.setstate(state)
+        return _shared_networks[architecture]
+
+
 def predict_distribution(model: keras.Model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The forecast location and scale of the next log return for windows ``x``.
 
@@ -222,14 +370,23 @@ def predict_distribution(model: keras.Model, x: np.ndarray) -> tuple[np.ndarray,
     (numpy.ndarray, numpy.ndarray)
         ``mu`` and ``sigma``, float64 of shape (samples,).
     """
+    shared = _shared_network(model)
+    if shared is None:
+        output = _predict(model, x)
+    else:
+        with shared.lock:
+            shared.hold(model)
+            output = _predict(shared.network, x)
+    output = np.asarray(output, dtype="float64")
+    return output[:, 0], output[:, 1]
+
+
+def _predict(network: keras.Model, x: np.ndarray):
     # predict() builds a tf.data pipeline per call: for the few windows of a daily run, a
     # direct batch call is ten times faster and gives the same numbers.
     if len(x) <= 1024:
-        output = model.predict_on_batch(x)
-    else:
-        output = model.predict(x, batch_size=1024, verbose=0)
-    output = np.asarray(output, dtype="float64")
-    return output[:, 0], output[:, 1]
+        return network.predict_on_batch(x)
+    return network.predict(x, batch_size=1024, verbose=0)
 
 
 def _fit(
@@ -239,9 +396,36 @@ def _fit(
     validation: Split | None,
     mode: str,
     epochs: int,
+    learning_rate: float,
     config: TrainingConfig,
     callbacks: Sequence[keras.callbacks.Callback],
 ) -> TrainingResult:
+    """Fit ``model`` in place from a fresh Adam at ``learning_rate`` (the caller seeds)."""
+    shared = _shared_network(model)
+    if shared is None:
+        _ready_to_walk(model, learning_rate)
+        return _fit_network(model, model, windows, validation, mode, epochs, config, callbacks)
+    with shared.lock:
+        shared.hold(model)
+        shared.fresh_optimizer(learning_rate)
+        result = _fit_network(
+            shared.network, model, windows, validation, mode, epochs, config, callbacks
+        )
+        shared.give_back(model)
+    return result
+
+
+def _fit_network(
+    network: keras.Model,
+    model: keras.Model,
+    windows: Split,
+    validation: Split | None,
+    mode: str,
+    epochs: int,
+    config: TrainingConfig,
+    callbacks: Sequence[keras.callbacks.Callback],
+) -> TrainingResult:
+    """Run Keras' fit on ``network`` (``model`` itself or the shared network holding it)."""
     stopping = []
     if validation is not None:
         stopping.append(
@@ -250,7 +434,7 @@ def _fit(
             )
         )
     started = time.perf_counter()
-    history = model.fit(
+    history = network.fit(
         windows.x,
         windows.y,
         validation_data=(validation.x, validation.y) if validation is not None else None,
@@ -325,6 +509,7 @@ def train(
         validation=data.validation,
         mode="retrain",
         epochs=config.max_epochs,
+        learning_rate=config.learning_rate,
         config=config,
         callbacks=callbacks,
     )
@@ -394,13 +579,13 @@ def walk_forward(
             f"{expected}: the feature configuration changed, {RETRAIN_HINT}"
         )
     set_seed(config.seed)
-    _ready_to_walk(model, config.finetune_learning_rate)
     return _fit(
         model,
         windows,
         validation=None,
         mode=mode,
         epochs=config.finetune_epochs,
+        learning_rate=config.finetune_learning_rate,
         config=config,
         callbacks=callbacks,
     )

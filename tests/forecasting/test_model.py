@@ -206,7 +206,6 @@ def test_walk_forward_changes_weights_in_place_and_keeps_the_scaling(
     assert result.model is model
     assert (result.mode, result.training_windows, result.epochs_run) == ("finetune", 50, 2)
     assert result.best_validation_loss is None and len(result.history["loss"]) == 2
-    assert float(model.optimizer.learning_rate) == pytest.approx(5e-3)
     for name, config in configs.items():
         assert model.get_layer(name).get_config() == config
     # Every weight (LSTM kernels and bias, head) moved; the fit windows' statistics did not.
@@ -238,20 +237,57 @@ def test_fine_tune_walks_the_newest_finetune_windows(
     assert windows.target_dates[-1].date() == prepared.last_date
 
 
+def _own_trace_only(monkeypatch) -> None:
+    """Make every model train and predict on its own trace, as without the shared network."""
+    monkeypatch.setattr("forecasting.model._shared_network", lambda model: None)
+
+
+def _train_walk_and_fine_tune(prepared, config, tomorrow):
+    result = train(prepared, config)
+    walk_forward(result.model, prepared.windows[len(prepared.train) :], config, mode="retrain")
+    walked = result.model.get_weights()
+    fine_tune(result.model, tomorrow, config)
+    return result, walked, predict_distribution(result.model, tomorrow.test.x)
+
+
 @pytest.mark.slow
-def test_a_loaded_champion_and_the_one_kept_in_memory_fine_tune_identically(
-    trained, prepared, tiny_training, make_prices, tmp_path
+def test_the_shared_network_gives_exactly_what_a_model_s_own_trace_gives(
+    prepared, tiny_training, make_prices, monkeypatch
 ):
+    # Two layers and a batch that does not divide the windows: the shapes a real run has.
+    config = tiny_training.model_copy(update={"layers": 2, "batch_size": 48, "max_epochs": 4})
+    tomorrow = prepare(make_prices(320, seed=11))
+    first = _train_walk_and_fine_tune(prepared, config, tomorrow)
+    second = _train_walk_and_fine_tune(prepared, config, tomorrow)  # the trace reused
+    with monkeypatch.context() as patch:
+        _own_trace_only(patch)
+        own = _train_walk_and_fine_tune(prepared, config, tomorrow)
+    for other in (second, own):
+        assert other[0].history == first[0].history
+        _assert_same_weights(other[1], first[1])
+        _assert_same_weights(other[0].model.get_weights(), first[0].model.get_weights())
+        for mine, theirs in zip(other[2], first[2], strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shared", [True, False], ids=["shared-network", "own-trace"])
+def test_a_loaded_champion_and_the_one_kept_in_memory_fine_tune_identically(
+    trained, prepared, tiny_training, make_prices, tmp_path, monkeypatch, shared
+):
+    if not shared:
+        _own_trace_only(monkeypatch)
     # As a retrain does: fit, then walk forward through the held-out windows at the
-    # fine-tune rate. The optimizer now has that rate and a non-zero state.
+    # fine-tune rate. On its own trace, the model's optimizer now has that rate and a state.
     kept = _copy(trained.model, tmp_path)
     walk_forward(kept, prepared.windows[len(prepared.train) :], tiny_training, mode="retrain")
-    assert int(kept.optimizer.iterations) == 2 * math.ceil(80 / 64)
-    assert any(
-        np.abs(keras.ops.convert_to_numpy(variable)).sum() > 0
-        for variable in kept.optimizer.variables
-        if "momentum" in variable.path or "velocity" in variable.path
-    )
+    if not shared:
+        assert int(kept.optimizer.iterations) == 2 * math.ceil(80 / 64)
+        assert any(
+            np.abs(keras.ops.convert_to_numpy(variable)).sum() > 0
+            for variable in kept.optimizer.variables
+            if "momentum" in variable.path or "velocity" in variable.path
+        )
     path = tmp_path / "champion.keras"
     loaded = load_model(path, sha256=save_model(kept, path))
     _assert_same_weights(kept.get_weights(), loaded.get_weights())
@@ -319,3 +355,13 @@ def test_garbage_and_missing_files_are_artifact_errors(tmp_path):
 def test_save_needs_a_keras_suffix(trained, tmp_path):
     with pytest.raises(ValueError, match=r"\.keras"):
         save_model(trained.model, tmp_path / "model.h5")
+
+
+def test_models_with_dropout_keep_their_own_trace():
+    # Dropout draws random numbers inside the step: a shared trace would not replay them.
+    from forecasting.model import _shared_network
+
+    assert _shared_network(build_model(6, layers=2, units=4, dropout=0.1)) is None
+    shared = _shared_network(build_model(6, layers=2, units=4))
+    assert shared is _shared_network(build_model(6, layers=2, units=4))
+    assert shared is not _shared_network(build_model(6, layers=2, units=5))
