@@ -130,15 +130,14 @@ def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> 
     candidate = record.candidate
     written = None
     if candidate is not None:
-        uri, sha256 = store_model(
-            candidate.training.model,
-            root=artifact_root,
-            ticker=record.ticker,
-            as_of=record.as_of,
-            kind=candidate.kind,
+        saved = candidate.training.saved().model
+        uri = store_model(
+            saved, root=artifact_root, ticker=record.ticker, as_of=record.as_of, kind=candidate.kind
         )
         written = uri
-        record = replace(record, candidate=replace(candidate, artifact_uri=uri, sha256=sha256))
+        record = replace(
+            record, candidate=replace(candidate, artifact_uri=uri, sha256=saved.sha256)
+        )
     try:
         with unit_of_work(get_engine(database_url)) as session:
             run_id = start_run(

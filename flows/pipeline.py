@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-import keras
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -32,10 +31,9 @@ from flows.tasks import (
     fine_tune_candidate,
     forecast_contenders,
     hyperparameters,
-    keep_champion,
-    load_champion_model,
     load_history,
     prepare_data,
+    read_champion,
     read_record,
     retrain_candidate,
 )
@@ -52,7 +50,7 @@ from forecasting.evaluation import (
     student_t_loss,
 )
 from forecasting.features import PreparedData
-from forecasting.model import TrainingResult
+from forecasting.model import SavedModel, TrainingResult
 from forecasting.monitoring.alerting import Finding
 from forecasting.policy import (
     Decision,
@@ -129,10 +127,10 @@ class Day:
 
 @dataclass(frozen=True, eq=False)
 class Incumbent:
-    """Step 3: the champion, its model (or why its file is unusable) and what to train."""
+    """Step 3: the champion, its model file (or why it is unusable) and what to train."""
 
     champion: Champion | None
-    model: keras.Model | None
+    model: SavedModel | None
     broken: str | None
     decision: Decision
     replay: bool
@@ -167,22 +165,15 @@ def forecast_day(
     adjust_splits: bool = False,
 ) -> tuple[RunSummary, pd.DataFrame]:
     """Run steps 1-9 for one ticker and day; return the summary and the record to chart."""
-    day = Day(
-        database_url,
-        settings,
-        ticker,
-        source_for_ticker(source, ticker),
-        as_of,
-        mode,
-        flow_run_id,
-        dt.datetime.now(dt.UTC),
-    )
+    source = source_for_ticker(source, ticker)
+    started_at = dt.datetime.now(dt.UTC)
+    day = Day(database_url, settings, ticker, source, as_of, mode, flow_run_id, started_at)
     clock = _Clock()
     with clock.step("ingest"):
         ingested = ingest(
             database_url,
             ticker=ticker,
-            source=day.source,
+            source=source,
             as_of=as_of,
             flow_run_id=flow_run_id,
             adjust_splits=adjust_splits,
@@ -193,7 +184,7 @@ def forecast_day(
     with clock.step("decide"):
         incumbent = _decide(day, data, restated=ingested.restatement is not None)
     with clock.step("train"):
-        trained = _train(ticker, incumbent.decision, incumbent.model, data, settings)
+        trained = _train(incumbent.decision, incumbent.model, data, settings)
     with clock.step("evaluate"):
         record = read_record(database_url, ticker, data.last_date)
         evaluated = _evaluate(day, data, prices, trained, incumbent, record)
@@ -203,32 +194,26 @@ def forecast_day(
         candidate = _candidate(trained, evaluated, incumbent.champion, data, settings)
         persisted = _persist(day, prices, data, incumbent, candidate, evaluated, findings)
     with clock.step("deliver"):
-        deliver_alerts(
-            persisted.alerts,
-            webhook_url=settings.alert_webhook_url.get_secret_value(),
-            notification_block=settings.alert_notification_block,
-        )
-    summary = _summarize(
-        ticker=ticker,
-        source=day.source,
-        evaluated=evaluated,
-        decision=incumbent.decision,
-        candidate=candidate,
-        persisted=persisted,
-        ingested=ingested,
-        database=describe_database(database_url),
-        flow_run_id=flow_run_id,
-        step_seconds={k: round(v, 3) for k, v in clock.seconds.items()},
-    )
+        _deliver(settings, persisted)
+    summary = _summarize(day, ingested, incumbent, evaluated, candidate, persisted, clock)
     chart = record.lstm.tail(settings.serving.window)
     return summary, chart if len(chart) >= settings.serving.min_realized else evaluated.held_out
+
+
+def _deliver(settings: Settings, persisted: Persisted) -> None:
+    """Step 9's delivery: the alerts this run opened, to the webhook and the Prefect block."""
+    deliver_alerts(
+        persisted.alerts,
+        webhook_url=settings.alert_webhook_url.get_secret_value(),
+        notification_block=settings.alert_notification_block,
+    )
 
 
 def _decide(day: Day, data: PreparedData, *, restated: bool) -> Incumbent:
     """Step 3: retrain, fine-tune or reuse the champion (and is its file usable?)."""
     settings = day.settings
     champion = find_champion(day.database_url, day.ticker)
-    model, broken = _load(day.ticker, champion)
+    model, broken = _read(champion)
     decision = decide_training(
         mode=day.mode,
         champion=champion,
@@ -345,9 +330,9 @@ def _persist(
     evaluated: Evaluated,
     findings: list[Finding],
 ) -> Persisted:
-    """Step 8: the run's rows in one transaction; the new champion stays in memory."""
+    """Step 8: the run's rows and the candidate's file, in one transaction."""
     champion = incumbent.champion
-    persisted = persist_run(
+    return persist_run(
         day.database_url,
         RunRecord(
             ticker=day.ticker,
@@ -368,26 +353,21 @@ def _persist(
         ),
         artifact_root=day.settings.artifact_root,
     )
-    if candidate is not None and candidate.promoted and persisted.candidate_sha256:
-        # The next session of a backfill starts from this model without reading its file.
-        keep_champion(day.ticker, persisted.candidate_sha256, candidate.training.model)
-    return persisted
 
 
-def _load(ticker: str, champion: Champion | None) -> tuple[keras.Model | None, str | None]:
-    """The champion's model, or why its file cannot be used."""
+def _read(champion: Champion | None) -> tuple[SavedModel | None, str | None]:
+    """The champion's model file, or why it cannot be used."""
     if champion is None:
         return None, None
-    loaded = load_champion_model(ticker, champion)
+    loaded = read_champion(champion)
     if isinstance(loaded, ModelArtifactError):
         return None, str(loaded)
     return loaded, None
 
 
 def _train(
-    ticker: str,
     decision: Decision,
-    incumbent: keras.Model | None,
+    incumbent: SavedModel | None,
     data: PreparedData,
     settings: Settings,
 ) -> Trained | None:
@@ -395,7 +375,7 @@ def _train(
     if decision.action == "reuse":
         return None
     if decision.action == "finetune":
-        result = fine_tune_candidate(ticker, incumbent, data, settings.training)
+        result = fine_tune_candidate(incumbent, data, settings.training)
         return Trained("finetune", result, None, None)
     retrained = retrain_candidate(data, settings.training, settings.serving)
     held_out = retrained.held_out
@@ -540,24 +520,21 @@ def _candidate(
 
 
 def _summarize(
-    *,
-    ticker: str,
-    source: str,
+    day: Day,
+    ingested: Ingested,
+    incumbent: Incumbent,
     evaluated: Evaluated,
-    decision: Decision,
     candidate: Candidate | None,
     persisted: Persisted,
-    ingested: Ingested,
-    database: str,
-    flow_run_id: str | None,
-    step_seconds: dict[str, float],
+    clock: _Clock,
 ) -> RunSummary:
+    decision = incumbent.decision
     served, lstm, test_loss = evaluated.served, evaluated.contenders.lstm, evaluated.test_loss
     train_end = evaluated.train_window[1]
     forecast, metrics, naive = served.forecast, served.lstm, served.naive
     return RunSummary(
-        ticker=ticker,
-        source=source,
+        ticker=day.ticker,
+        source=day.source,
         as_of=forecast.as_of_date,
         target_date=forecast.target_date,
         base_close=forecast.base_close,
@@ -594,8 +571,8 @@ def _summarize(
         restated=ingested.restatement is not None,
         epochs=candidate.training.epochs_run if candidate else None,
         train_seconds=candidate.training.seconds if candidate else None,
-        database=database,
-        flow_run_id=str(flow_run_id) if flow_run_id else None,
+        database=describe_database(day.database_url),
+        flow_run_id=str(day.flow_run_id) if day.flow_run_id else None,
         alerts=tuple(alert.line() for alert in persisted.alerts),
-        step_seconds=step_seconds,
+        step_seconds={step: round(seconds, 3) for step, seconds in clock.seconds.items()},
     )

@@ -10,8 +10,6 @@ import contextlib
 import datetime as dt
 import errno
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from flows.quiet import import_tensorflow
@@ -25,7 +23,7 @@ import fsspec  # noqa: E402
 import keras  # noqa: E402
 
 from forecasting.errors import ModelArtifactError  # noqa: E402
-from forecasting.model import load_model, save_model  # noqa: E402
+from forecasting.model import RETRAIN_HINT, SavedModel, check_sha256  # noqa: E402
 
 
 def _is_local(uri: str) -> bool:
@@ -36,45 +34,39 @@ def _local_path(uri: str) -> Path:
     return Path(uri.removeprefix("file://"))
 
 
-def store_model(
-    model: keras.Model, *, root: str, ticker: str, as_of: dt.date, kind: str
-) -> tuple[str, str]:
-    """Save ``model`` under ``root`` and return its URI and sha256."""
+def store_model(saved: SavedModel, *, root: str, ticker: str, as_of: dt.date, kind: str) -> str:
+    """Write a saved model's bytes under ``root``; return its URI (named by its sha256)."""
+    name = f"{ticker}/{as_of.isoformat()}-{kind}-{saved.sha256[:12]}.keras"
+    uri = f"{root.rstrip('/')}/{name}"
     try:
-        with tempfile.TemporaryDirectory(prefix="nvda-forecast-") as scratch:
-            staged = Path(scratch) / "model.keras"
-            sha256 = save_model(model, staged)
-            name = f"{ticker}/{as_of.isoformat()}-{kind}-{sha256[:12]}.keras"
-            uri = f"{root.rstrip('/')}/{name}"
-            _publish(staged, uri)
+        _publish(saved.content, uri)
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             raise ModelArtifactError(
                 f"no space left to write the model under {root} ({error.strerror}); free some "
-                f"there and in {tempfile.gettempdir()}, or point NVDA_FORECAST_ARTIFACT_ROOT "
-                "at a larger volume"
+                "there, or point NVDA_FORECAST_ARTIFACT_ROOT at a larger volume"
             ) from error
         raise
-    return uri, sha256
+    return uri
 
 
-def _publish(staged: Path, uri: str) -> None:
-    """Copy the staged file to ``uri`` so that no reader ever sees a partial file there."""
+def _publish(content: bytes, uri: str) -> None:
+    """Write ``content`` to ``uri`` so that no reader ever sees a partial file there."""
     if _is_local(uri):
         target = _local_path(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Copy then rename: a crash or a full disk never leaves a truncated file under the
-        # final name, and the partial copy is removed.
+        # Write beside it, then rename: a crash or a full disk never leaves a truncated file
+        # under the final name, and the partial file is removed.
         partial = target.with_suffix(".keras.partial")
         try:
-            shutil.copyfile(staged, partial)
+            partial.write_bytes(content)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
         return
     try:
         with fsspec.open(uri, "wb") as remote:
-            remote.write(staged.read_bytes())
+            remote.write(content)
     except BaseException:
         # Leave no partial object behind; never let the clean-up hide the write's own error.
         with contextlib.suppress(Exception):
@@ -82,21 +74,26 @@ def _publish(staged: Path, uri: str) -> None:
         raise
 
 
-def load_stored_model(uri: str, *, sha256: str | None) -> keras.Model:
-    """Load the model at ``uri``, checking its sha256."""
-    if _is_local(uri):
-        return load_model(_local_path(uri), sha256=sha256)
-    with tempfile.TemporaryDirectory(prefix="nvda-forecast-") as scratch:
-        staged = Path(scratch) / "model.keras"
-        try:
+def read_stored_model(uri: str, *, sha256: str) -> SavedModel:
+    """The model file at ``uri`` as a :class:`SavedModel`, its sha256 checked."""
+    try:
+        if _is_local(uri):
+            content = _local_path(uri).read_bytes()
+        else:
             with fsspec.open(uri, "rb") as remote:
-                staged.write_bytes(remote.read())
-        except FileNotFoundError:
-            raise ModelArtifactError(
-                f"model file {uri} is missing from the artifact root; check "
-                "NVDA_FORECAST_ARTIFACT_ROOT or retrain with --mode retrain"
-            ) from None
-        return load_model(staged, sha256=sha256)
+                content = remote.read()
+    except FileNotFoundError:
+        raise ModelArtifactError(
+            f"model file {uri} is missing from the artifact root; check "
+            f"NVDA_FORECAST_ARTIFACT_ROOT or {RETRAIN_HINT}"
+        ) from None
+    check_sha256(content, sha256, source=uri)
+    return SavedModel(content, sha256.lower())
+
+
+def load_stored_model(uri: str, *, sha256: str) -> keras.Model:
+    """Load the model at ``uri``, checking its sha256."""
+    return read_stored_model(uri, sha256=sha256).load()
 
 
 def remove_model(uri: str) -> None:

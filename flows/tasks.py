@@ -2,18 +2,19 @@
 
 Retries only on I/O (the database, artifact storage), as `flows.retry` defines them; the
 download and the rest of step 1 live in `flows.ingest`.
+
+What a task takes and returns is plain data (URLs, frames, small dataclasses, a model as its
+file's bytes: `forecasting.model.SavedModel`), never a live Engine, Session or keras.Model, so
+that any task could run in another process. tests/flows/test_task_boundaries.py checks every
+task of a retrain day and a fine-tune day.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import keras
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -29,7 +30,7 @@ from db.repository import (
 )
 from flows.progress import TrainingProgress
 from flows.retry import IO_OPTIONS, io_task
-from flows.storage import load_stored_model
+from flows.storage import read_stored_model
 from forecasting.baselines import naive_volatility_forecasts
 from forecasting.config import FeatureConfig, ServingConfig, TrainingConfig
 from forecasting.errors import ModelArtifactError
@@ -43,7 +44,7 @@ from forecasting.evaluation import (
     score_held_out,
 )
 from forecasting.features import PreparedData, prepare
-from forecasting.model import TrainingResult, file_sha256, fine_tune, train, walk_forward
+from forecasting.model import SavedModel, TrainingResult, fine_tune, train, walk_forward
 from forecasting.policy import ChampionInfo, Decision, Mode, decide
 
 
@@ -132,81 +133,18 @@ def decide_training(
     return decision
 
 
-class LiveModels:
-    """The champion model of each ticker this process last saved or loaded, kept in memory.
+@task(name="decide: read champion", **IO_OPTIONS)
+def read_champion(champion: Champion) -> SavedModel | ModelArtifactError:
+    """The champion's file, its sha256 checked; a missing or changed file comes back as its error.
 
-    A backfill runs hundreds of sessions in one process: loading the champion's file every day
-    would give Keras a new model to trace (about 3 s a day). A model is keyed by its file's
-    sha256, so it is used only while it is exactly what the store records as the champion, and
-    forgotten as soon as a fine-tune starts changing it in place.
-
-    At most ``capacity`` tickers are kept, the least recently used going first: a served
-    many-ticker deployment runs for weeks in one process, and one model per ticker of a
-    50-ticker watchlist would only grow its memory. A run works on one ticker's sessions in
-    order, so a small capacity loses nothing.
+    Such a file is not retried (waiting cannot mend it); the caller retrains without it and
+    retires it.
     """
-
-    def __init__(self, capacity: int = 4) -> None:
-        self.capacity = capacity
-        self._models: OrderedDict[str, tuple[str, keras.Model]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, ticker: str, sha256: str) -> keras.Model | None:
-        with self._lock:
-            kept = self._models.get(ticker)
-            if kept is not None:
-                self._models.move_to_end(ticker)
-        return kept[1] if kept is not None and kept[0] == sha256 else None
-
-    def keep(self, ticker: str, sha256: str, model: keras.Model) -> None:
-        with self._lock:
-            self._models[ticker] = (sha256, model)
-            self._models.move_to_end(ticker)
-            while len(self._models) > self.capacity:
-                self._models.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._models)
-
-    def forget(self, ticker: str) -> None:
-        with self._lock:
-            self._models.pop(ticker, None)
-
-
-live_models = LiveModels()
-
-
-def _file_intact(champion: Champion) -> bool:
-    """Whether a local champion file still has its recorded sha256 (a few ms for 2 MB).
-
-    A model kept in memory is only used while its file would load too: a damaged file must be
-    noticed by the run that follows, not by the first one in a new process. Remote artifact
-    roots are content-addressed and not re-read.
-    """
-    uri = champion.artifact_uri
-    if "://" in uri and not uri.startswith("file://"):
-        return True
-    path = Path(uri.removeprefix("file://"))
-    return path.is_file() and file_sha256(path) == champion.sha256
-
-
-@task(name="decide: load champion", **IO_OPTIONS)
-def load_champion_model(ticker: str, champion: Champion) -> keras.Model | ModelArtifactError:
-    """Load the champion's weights, checking their sha256; a broken file comes back as its error.
-
-    A missing, changed or unreadable file is not retried (waiting cannot mend it); the caller
-    retrains without it and retires it.
-    """
-    kept = live_models.get(ticker, champion.sha256)
-    if kept is not None and _file_intact(champion):
-        return kept
     try:
-        model = load_stored_model(champion.artifact_uri, sha256=champion.sha256)
+        return read_stored_model(champion.artifact_uri, sha256=champion.sha256)
     except ModelArtifactError as error:
         get_run_logger().error("champion v%d is unusable: %s", champion.info.version_id, error)
         return error
-    live_models.keep(ticker, champion.sha256, model)
-    return model
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,17 +178,15 @@ def retrain_candidate(
         seconds=fitted.seconds + newest.seconds,
         training_windows=fitted.training_windows + newest.training_windows,
     )
-    return Retrained(result, held_out)
+    return Retrained(result.saved(), held_out)
 
 
 @task(name="train: fine-tune", cache_policy=NO_CACHE)
 def fine_tune_candidate(
-    ticker: str, base: keras.Model, data: PreparedData, config: TrainingConfig
+    champion: SavedModel, data: PreparedData, config: TrainingConfig
 ) -> TrainingResult:
     """Walk the champion forward through the newest windows, the as-of date's included."""
-    # The weights change in place: the kept copy is no longer the stored champion.
-    live_models.forget(ticker)
-    return fine_tune(base, data, config)
+    return fine_tune(champion.load(), data, config).saved()
 
 
 @dataclass(frozen=True, eq=False)
@@ -285,7 +221,7 @@ class Contenders:
 
 @task(name="predict", cache_policy=NO_CACHE)
 def forecast_contenders(
-    model: keras.Model,
+    model: SavedModel,
     data: PreparedData,
     prices: pd.DataFrame,
     *,
@@ -304,15 +240,10 @@ def forecast_contenders(
         ),
     )
     return Contenders(
-        lstm=lstm_forecast(model, data, quantiles),
+        lstm=lstm_forecast(model.load(), data, quantiles),
         naive=naive_forecast(baseline),
         baseline=baseline,
     )
-
-
-def keep_champion(ticker: str, sha256: str, model: keras.Model) -> None:
-    """Remember the model just promoted, for the next session of a backfill."""
-    live_models.keep(ticker, sha256, model)
 
 
 def describe_database(database_url: str) -> str:

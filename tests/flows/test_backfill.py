@@ -15,7 +15,6 @@ from db.engine import dispose_engines, get_engine, unit_of_work
 from db.models import ModelVersion, Prediction
 from flows.backfill import BackfillError, backfill
 from flows.daily import daily_forecast
-from flows.tasks import live_models
 from forecasting.errors import EmptyDataError, NvdaForecastError
 
 # SQLite only: the rows a day writes are the daily flow's, whose PostgreSQL run is
@@ -73,13 +72,12 @@ def test_a_backfilled_day_is_the_day_a_daily_run_would_have_stored(
     backfill(ticker="NVDA", source="sample", start=START, end=dt.date(2005, 1, 5))
     backfilled = served(flow_settings)
 
-    # The same days run one by one, each as a fresh process would (no model kept in memory).
+    # The same days run one by one, as separate daily runs would.
     daily_url = f"sqlite:///{tmp_path / 'daily.db'}"
     monkeypatch.setenv("DATABASE_URL", daily_url)
     monkeypatch.setenv("NVDA_FORECAST_ARTIFACT_ROOT", str(tmp_path / "daily-artifacts"))
     get_settings.cache_clear()
     for day in sorted(backfilled):
-        live_models.forget("NVDA")
         daily_forecast(ticker="NVDA", source="sample", as_of=day)
     live = served(daily_url)
     dispose_engines()

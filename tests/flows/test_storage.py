@@ -9,9 +9,9 @@ import fsspec
 import numpy as np
 import pytest
 
-from flows.storage import load_stored_model, remove_model, store_model
+from flows.storage import load_stored_model, read_stored_model, remove_model, store_model
 from forecasting.errors import ModelArtifactError
-from forecasting.model import build_model, set_seed
+from forecasting.model import SavedModel, build_model, set_seed
 
 AS_OF = dt.date(2025, 2, 11)
 
@@ -25,6 +25,11 @@ def model():
     return model
 
 
+@pytest.fixture(scope="module")
+def saved(model):
+    return SavedModel.of(model)
+
+
 @pytest.fixture
 def window():
     return np.linspace(-1, 1, 8, dtype="float32").reshape(1, 4, 2)
@@ -32,11 +37,14 @@ def window():
 
 @pytest.mark.parametrize("scheme", ["local", "memory"])
 def test_store_then_load_round_trips_under_a_content_addressed_name(
-    scheme, tmp_path, model, window
+    scheme, tmp_path, model, saved, window
 ):
     root = str(tmp_path / "models") if scheme == "local" else "memory://bucket/models"
-    uri, sha256 = store_model(model, root=root, ticker="NVDA", as_of=AS_OF, kind="retrain")
+    uri = store_model(saved, root=root, ticker="NVDA", as_of=AS_OF, kind="retrain")
+    sha256 = saved.sha256
     assert uri == f"{root}/NVDA/2025-02-11-retrain-{sha256[:12]}.keras"
+    # The file is exactly the bytes that crossed the task boundary.
+    assert read_stored_model(uri, sha256=sha256).content == saved.content
     loaded = load_stored_model(uri, sha256=sha256)
     np.testing.assert_array_equal(
         loaded.predict(window, verbose=0), model.predict(window, verbose=0)
@@ -46,41 +54,41 @@ def test_store_then_load_round_trips_under_a_content_addressed_name(
         load_stored_model(uri, sha256=sha256)
 
 
-def test_a_tampered_remote_file_is_refused(model):
-    uri, sha256 = store_model(
-        model, root="memory://tampered/models", ticker="NVDA", as_of=AS_OF, kind="finetune"
+def test_a_tampered_remote_file_is_refused(saved):
+    uri = store_model(
+        saved, root="memory://tampered/models", ticker="NVDA", as_of=AS_OF, kind="finetune"
     )
     with fsspec.open(uri, "ab") as remote:
         remote.write(b"\0")
     with pytest.raises(ModelArtifactError, match="sha256"):
-        load_stored_model(uri, sha256=sha256)
+        read_stored_model(uri, sha256=saved.sha256)
 
 
-def _fail_half_way(source, destination, **_):
-    """A copy that writes part of the file, then finds the disk full."""
+def _fail_half_way(destination, content):
+    """A write that stores part of the file, then finds the disk full."""
     with open(destination, "wb") as out:
-        out.write(b"PK\x03\x04 a truncated model")
+        out.write(content[:100])
     raise OSError(errno.ENOSPC, "No space left on device", str(destination))
 
 
 def test_a_full_artifact_volume_is_one_line_and_leaves_no_partial_file(
-    tmp_path, model, monkeypatch
+    tmp_path, saved, monkeypatch
 ):
-    monkeypatch.setattr("flows.storage.shutil.copyfile", _fail_half_way)
+    monkeypatch.setattr("flows.storage.Path.write_bytes", _fail_half_way)
     root = tmp_path / "models"
     with pytest.raises(ModelArtifactError) as raised:
-        store_model(model, root=str(root), ticker="NVDA", as_of=AS_OF, kind="retrain")
+        store_model(saved, root=str(root), ticker="NVDA", as_of=AS_OF, kind="retrain")
     message = str(raised.value)
     assert message.startswith(f"no space left to write the model under {root} ")
     assert "NVDA_FORECAST_ARTIFACT_ROOT" in message and "\n" not in message
     assert list(root.rglob("*")) == [root / "NVDA"]  # the folder, no *.partial, no model
 
 
-def test_a_failed_remote_write_leaves_no_object(model, monkeypatch):
+def test_a_failed_remote_write_leaves_no_object(saved, monkeypatch):
     def disk_full(self, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("fsspec.implementations.memory.MemoryFile.write", disk_full)
     with pytest.raises(ModelArtifactError, match="no space left"):
-        store_model(model, root="memory://full/models", ticker="NVDA", as_of=AS_OF, kind="retrain")
+        store_model(saved, root="memory://full/models", ticker="NVDA", as_of=AS_OF, kind="retrain")
     assert not fsspec.filesystem("memory").glob("/full/models/**/*.keras")
