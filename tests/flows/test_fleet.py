@@ -139,7 +139,9 @@ def test_a_many_ticker_backfill_runs_each_tickers_sessions_in_order(flow_setting
 
 
 @pytest.mark.slow
-def test_a_real_dask_cluster_of_two_worker_processes(flow_settings, price_files, monkeypatch):
+def test_a_real_dask_cluster_of_two_worker_processes(
+    flow_settings, price_files, monkeypatch, tmp_path
+):
     distributed = pytest.importorskip("distributed")
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -176,6 +178,22 @@ def test_a_real_dask_cluster_of_two_worker_processes(flow_settings, price_files,
         )
     names = {run.name for run in runs}
     assert {"forecast-AAA", "forecast-BBB", "forecast-CCC"} <= names
+
+    # The workers' forecasts are this process's, bit for bit: the same days run on the local
+    # runner into a fresh store give the same LSTM forecasts and intervals.
+    from flows.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'local.db'}")
+    monkeypatch.setenv("NVDA_FORECAST_ARTIFACT_ROOT", str(tmp_path / "local-artifacts"))
+    get_settings.cache_clear()
+    local = run_fleet(
+        fleet_forecast, build_task_runner("local"), tickers=["AAA", "BBB"], source=price_files
+    )
+    for on_dask, here in zip(summary.outcomes[:2], local.outcomes, strict=True):
+        fields = ("lstm_close", "lstm_lower_95", "lstm_upper_95", "predicted_close")
+        assert [getattr(here.summary, f) for f in fields] == [
+            getattr(on_dask.summary, f) for f in fields
+        ], here.ticker
 
 
 def test_tickers_come_from_a_watchlist_file_or_the_setting(tmp_path, monkeypatch):
