@@ -435,14 +435,21 @@ def _fit(
     config: TrainingConfig,
     callbacks: Sequence[keras.callbacks.Callback],
 ) -> TrainingResult:
-    """Fit ``model`` in place from a fresh Adam at ``learning_rate`` (the caller seeds)."""
+    """Fit ``model`` in place from a fresh Adam at ``learning_rate``, seeded by ``config``.
+
+    The seed is set right before Keras' fit, after anything that may draw random numbers or
+    trace (building the shared network, recompiling): the shuffle then never depends on what
+    the process ran before.
+    """
     shared = _shared_network(model)
     if shared is None:
         _ready_to_walk(model, learning_rate)
+        set_seed(config.seed)
         return _fit_network(model, model, windows, validation, mode, epochs, config, callbacks)
     with shared.lock:
         shared.hold(model)
         shared.fresh_optimizer(learning_rate)
+        set_seed(config.seed)
         result = _fit_network(
             shared.network, model, windows, validation, mode, epochs, config, callbacks
         )
@@ -613,7 +620,6 @@ def walk_forward(
             f"the model takes windows of shape {tuple(model.input_shape[1:])}, the data has "
             f"{expected}: the feature configuration changed, {RETRAIN_HINT}"
         )
-    set_seed(config.seed)
     return _fit(
         model,
         windows,

@@ -191,9 +191,9 @@ def test_a_real_dask_cluster_of_two_worker_processes(
     )
     for on_dask, here in zip(summary.outcomes[:2], local.outcomes, strict=True):
         fields = ("lstm_close", "lstm_lower_95", "lstm_upper_95", "predicted_close")
-        assert [getattr(here.summary, f) for f in fields] == [
-            getattr(on_dask.summary, f) for f in fields
-        ], here.ticker
+        mine = [getattr(here.summary, f) for f in fields]
+        theirs = [getattr(on_dask.summary, f) for f in fields]
+        assert mine == theirs, f"{here.ticker}: local {mine}, dask {theirs}"
 
 
 def test_tickers_come_from_a_watchlist_file_or_the_setting(tmp_path, monkeypatch):
