@@ -101,7 +101,6 @@ class Persisted:
     run_id: int
     candidate_id: int | None
     forecaster_id: int
-    candidate_sha256: str | None
     alerts: list[StoredAlert]
     """The ticker's open alerts after this run; ``is_new`` marks the ones it opened."""
 
@@ -197,7 +196,6 @@ def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> 
         run_id=run_id,
         candidate_id=candidate_id,
         forecaster_id=forecaster_id,
-        candidate_sha256=record.candidate.sha256 if written else None,
         alerts=alerts,
     )
 

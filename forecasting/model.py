@@ -271,8 +271,8 @@ class _Standardize(keras.layers.Layer):
         return ops.divide(ops.subtract(inputs, self.mean), spread)
 
 
-class _VariableHead(keras.layers.Layer):
-    """:class:`DistributionHead` with its target statistics in variables."""
+class _VariableHead(DistributionHead):
+    """:class:`DistributionHead` with its target statistics in variables (same ``call``)."""
 
     def build(self, input_shape):
         self.target_mean = self.add_weight(
@@ -281,14 +281,6 @@ class _VariableHead(keras.layers.Layer):
         self.target_std = self.add_weight(
             name="target_std", shape=(), initializer="ones", trainable=False
         )
-
-    def call(self, raw):
-        location = raw[:, 0:1] * self.target_std + self.target_mean
-        scale = ops.softplus(raw[:, 1:2] + SCALE_OFFSET) * self.target_std + SCALE_FLOOR
-        return ops.concatenate([location, scale], axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], 2)
 
 
 @dataclass(frozen=True)
