@@ -20,12 +20,11 @@ import hashlib
 import logging
 import math
 import os
-import random
 import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -187,6 +186,7 @@ def build_model(
     dropout: float = 0.0,
     learning_rate: float = 1e-3,
     scaling: Scaling | None = None,
+    seed: int = 42,
 ) -> keras.Model:
     """Stacked LSTMs and a distributional head, compiled with Adam and the Student-t NLL.
 
@@ -206,6 +206,10 @@ def build_model(
         Fit-window statistics built into the model: inputs are standardised by a
         ``Normalization`` layer and the head maps its outputs back to log-return units with
         ``target_mean`` and ``target_std``. Without it, inputs and outputs are taken as they are.
+    seed : int
+        Seeds every initializer and dropout layer: the same seed gives the same initial weights,
+        whatever else the process (a Dask worker's threads, Prefect's client) draws from
+        Python's global random generator, which Keras' unseeded layers would share.
 
     Returns
     -------
@@ -227,13 +231,24 @@ def build_model(
             variance=[float(value) ** 2 for value in scaling.feature_std],
             name="input_scaling",
         )(hidden)
+    seeds = _layer_seeds(seed, 4 * layers + 1)
     for index in range(layers):
         hidden = keras.layers.LSTM(
-            units, return_sequences=index < layers - 1, name=f"lstm_{index + 1}"
+            units,
+            return_sequences=index < layers - 1,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
+            recurrent_initializer=keras.initializers.Orthogonal(seed=next(seeds)),
+            seed=next(seeds),
+            name=f"lstm_{index + 1}",
         )(hidden)
+        dropout_seed = next(seeds)
         if dropout > 0:
-            hidden = keras.layers.Dropout(dropout, name=f"dropout_{index + 1}")(hidden)
-    raw = keras.layers.Dense(2, name="head")(hidden)
+            hidden = keras.layers.Dropout(dropout, seed=dropout_seed, name=f"dropout_{index + 1}")(
+                hidden
+            )
+    raw = keras.layers.Dense(
+        2, kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)), name="head"
+    )(hidden)
     outputs = DistributionHead(
         target_mean=scaling.target_mean if scaling is not None else 0.0,
         target_std=scaling.target_std if scaling is not None else 1.0,
@@ -242,6 +257,12 @@ def build_model(
     model = keras.Model(inputs, outputs, name="lstm_forecaster")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=student_t_nll)
     return model
+
+
+def _layer_seeds(seed: int, count: int) -> Iterator[int]:
+    """``count`` independent layer seeds from ``seed``, in [1, 2**31)."""
+    state = np.random.SeedSequence(seed).generate_state(count, dtype=np.uint32)
+    return iter(int(value) % (2**31 - 1) + 1 for value in state)
 
 
 # --- One traced network per architecture -------------------------------------------------------
@@ -296,8 +317,8 @@ class _SharedNetwork:
 
     def __init__(self, architecture: _Architecture) -> None:
         self.lock = threading.RLock()
-        # Constant initializers: building it draws no random numbers, so a seeded run gives
-        # the same weights whether or not this process built a shared network before.
+        # Constant initializers and a fixed seed: building it draws no random numbers, so a
+        # seeded run gives the same weights whether or not this process built one before.
         inputs = keras.Input(shape=(architecture.sequence_length, architecture.n_features))
         hidden = _Standardize()(inputs)
         for index in range(architecture.layers):
@@ -306,6 +327,7 @@ class _SharedNetwork:
                 return_sequences=index < architecture.layers - 1,
                 kernel_initializer="zeros",
                 recurrent_initializer="zeros",
+                seed=0,
             )(hidden)
         raw = keras.layers.Dense(2, kernel_initializer="zeros")(hidden)
         self.network = keras.Model(inputs, _VariableHead()(raw))
@@ -372,13 +394,7 @@ def _shared_network(model: keras.Model) -> _SharedNetwork | None:
         return None
     with _shared_networks_lock:
         if architecture not in _shared_networks:
-            # Building one draws Keras' default layer seeds from Python's generator: put its
-            # state back, so that a seeded run never depends on what the process did before.
-            state = random.getstate()
-            try:
-                _shared_networks[architecture] = _SharedNetwork(architecture)
-            finally:
-                random.setstate(state)
+            _shared_networks[architecture] = _SharedNetwork(architecture)
         return _shared_networks[architecture]
 
 
@@ -527,7 +543,6 @@ def train(
         The model with its best-validation-loss weights restored, and the training history.
     """
     config = config or TrainingConfig()
-    set_seed(config.seed)
     model = build_model(
         data.n_features,
         data.config.sequence_length,
@@ -536,6 +551,7 @@ def train(
         dropout=config.dropout,
         learning_rate=config.learning_rate,
         scaling=data.scaling,
+        seed=config.seed,
     )
     return _fit(
         model,

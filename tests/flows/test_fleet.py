@@ -193,10 +193,7 @@ def test_a_real_dask_cluster_of_two_worker_processes(
         fields = ("lstm_close", "lstm_lower_95", "lstm_upper_95", "predicted_close")
         mine = [getattr(here.summary, f) for f in fields]
         theirs = [getattr(on_dask.summary, f) for f in fields]
-        if mine != theirs:
-            # Known open defect (issue 9 note): after other tests in this process, the shared
-            # traced network can still make a ticker's training depend on process history.
-            pytest.xfail(f"{here.ticker}: local {mine}, dask {theirs}")
+        assert mine == theirs, here.ticker
 
 
 def test_tickers_come_from_a_watchlist_file_or_the_setting(tmp_path, monkeypatch):

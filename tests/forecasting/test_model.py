@@ -1,5 +1,6 @@
 import hashlib
 import math
+import random
 
 import keras
 import numpy as np
@@ -191,6 +192,22 @@ def test_same_seed_gives_identical_weights(prepared, tiny_training, trained):
     again = train(prepared, tiny_training)
     _assert_same_weights(trained.model.get_weights(), again.model.get_weights())
     assert again.history == trained.history
+
+
+def test_initial_weights_depend_on_the_seed_alone():
+    # A Dask worker's other threads draw from Python's global generator at any moment; Keras'
+    # unseeded layers drew their initializer seeds from it, so a fresh worker sometimes
+    # started a ticker from other weights than the local runner did.
+    random.seed(1)
+    first = build_model(3, sequence_length=4, layers=2, units=3, dropout=0.1).get_weights()
+    random.seed(2)
+    random.random()
+    second = build_model(3, sequence_length=4, layers=2, units=3, dropout=0.1).get_weights()
+    other = build_model(3, sequence_length=4, layers=2, units=3, dropout=0.1, seed=7)
+    _assert_same_weights(first, second)
+    kernels = [w for w in first if w.ndim == 2]
+    assert len({w.tobytes() for w in kernels}) == len(kernels)  # no two layers share draws
+    assert not np.array_equal(first[0], other.get_weights()[0])
 
 
 def test_walk_forward_changes_weights_in_place_and_keeps_the_scaling(
