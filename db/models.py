@@ -259,8 +259,9 @@ class Prediction(Base):
             sqlite_where=ONE_FORECAST,
         ),
         _one_of("kind", PREDICTION_KINDS),
-        # Latest forecast and forecast history of a ticker, without wading through test rows.
-        Index(None, "ticker", "kind", "as_of_date"),
+        # Latest forecast and forecast history of a ticker, without wading through test rows;
+        # with target_date, the held-out read seeks its rows (migration 0005).
+        Index(None, "ticker", "kind", "as_of_date", "target_date"),
         # A forecaster's realized record, read by target date every run.
         Index(None, "ticker", "kind", "method", "target_date"),
     )

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from db.engine import unit_of_work
@@ -16,6 +16,7 @@ from db.repository import (
     latest_forecast,
     prune_test_predictions,
     read_forecast_accuracy,
+    read_held_out,
     read_predictions,
     read_realized_errors,
     replace_predictions,
@@ -200,3 +201,31 @@ def test_latest_forecast(session, version_id, bday) -> None:
     assert latest is not None
     assert (latest.as_of_date, latest.predicted_close) == (bday(2), 4.0)
     assert session.scalar(select(Prediction.kind).where(Prediction.as_of_date == bday(9)))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_held_out_read_seeks_the_retrain_s_rows_not_the_price_history(engine) -> None:
+    # SQLite plans without statistics; with (ticker, kind, as_of_date) alone it walked every
+    # price of the ticker and scanned the test rows for each (0.32 s a run after a year's
+    # backfill). Migration 0005 puts target_date in the index so the rows are sought.
+    statements: list[tuple[str, tuple]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with unit_of_work(engine) as session:
+            read_held_out(session=session, ticker="NVDA", through=dt.date(2025, 2, 11))
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    statement, parameters = next((s, p) for s, p in statements if "JOIN prices" in s)
+    with engine.connect() as connection:
+        plan = [
+            row[-1]
+            for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        ]
+    searches = [step for step in plan if step.startswith("SEARCH")]
+    assert searches[0].startswith("SEARCH predictions USING"), plan
+    assert "ix_predictions_ticker_kind_as_of_date_target_date" in searches[0], plan
+    assert "SEARCH prices USING INDEX" in searches[-1] and "date=?" in searches[-1], plan
