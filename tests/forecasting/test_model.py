@@ -14,6 +14,7 @@ from forecasting.features import prepare
 from forecasting.model import (
     SCALE_FLOOR,
     DistributionHead,
+    SavedModel,
     build_model,
     file_sha256,
     fine_tune,
@@ -342,6 +343,19 @@ def test_save_and_load_round_trip(trained, prepared, tmp_path):
     assert head.target_std == pytest.approx(prepared.scaling.target_std)
     # Plain Keras reads it too, once forecasting.model is imported (it registers both).
     assert isinstance(keras.saving.load_model(path).layers[-1], DistributionHead)
+
+
+def test_the_next_load_of_a_model_just_saved_takes_the_live_model_once(trained):
+    saved = SavedModel.of(trained.model)
+    assert saved.load() is trained.model  # the forecast after a fine-tune: no rebuild
+    again = saved.load()  # anyone else (or another process) gets it from the bytes
+    assert again is not trained.model
+    _assert_same_weights(again.get_weights(), trained.model.get_weights())
+    SavedModel.of(trained.model)
+    flipped = bytearray(saved.content)
+    flipped[len(flipped) // 2] ^= 1
+    with pytest.raises(ModelArtifactError, match="sha256"):
+        SavedModel(bytes(flipped), saved.sha256).load()
 
 
 def test_a_flipped_byte_is_refused_in_one_line(trained, tmp_path):
