@@ -17,7 +17,9 @@ Runners: ``local`` (tickers one after another in the process; TensorFlow uses bo
 ``daskK`` (`--task-runner dask`, a LocalCluster of K worker processes, 1 thread each, TensorFlow
 given cores/K threads each). Peak memory is the largest resident set of any one process of the
 run (the CLI's own or a Dask worker's: ``wait4`` reports the maximum over the process tree).
-Speed-up is relative to ``dask1`` on the same day and count.
+Speed-up is relative to ``dask1`` on the same day and count. CPU is the user and system time of
+the whole process tree (the CLI, its temporary Prefect API server, the Dask workers): divided by
+the cores, the shortest wall time the run could have.
 
 Targets (issue 9, 2 cores): next day of 50 tickers <= 5 min; dask1 -> dask2 speed-up >= 1.7x;
 first day of 50 tickers <= 20 min.
@@ -96,6 +98,9 @@ def run(home: Path, runner: str, tickers: list[str], as_of: str, folder: Path) -
         "flow_s": summary.get("seconds"),
         "tickers_per_min": round(60 * len(tickers) / wall, 2),
         "peak_mib": round(usage.ru_maxrss / 1024),
+        # Every process of the run that was waited for: the CLI, its Prefect API server, the
+        # Dask workers. Divided by the cores, it is the shortest wall time the run could take.
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         "failed": summary.get("failed", []),
         "errors": [o["error"] for o in outcomes if not o["ok"]],
         "actions": actions,
@@ -156,8 +161,8 @@ def table(results: list[dict]) -> str:
     lines = [
         f"fleet benchmark ({machine})",
         "| day | tickers | runner | wall s | tickers/min | peak MiB (largest process) "
-        "| speed-up vs dask1 | failed |",
-        "|---|---:|---|---:|---:|---:|---:|---|",
+        "| CPU s (all processes) | speed-up vs dask1 | failed |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     order = {"first": 0, "next": 1}
     for r in sorted(results, key=lambda r: (order[r["day"]], r["tickers"], r["runner"])):
@@ -167,7 +172,8 @@ def table(results: list[dict]) -> str:
         wall = f"{r['wall_s']:.0f}" + (f" (target <= {target:.0f})" if target else "")
         lines.append(
             f"| {r['day']} | {r['tickers']} | {r['runner']} | {wall} | {r['tickers_per_min']:.1f} "
-            f"| {r['peak_mib']} | {speed} | {', '.join(r['failed']) or '-'} |"
+            f"| {r['peak_mib']} | {r.get('cpu_s', '-')} | {speed} "
+            f"| {', '.join(r['failed']) or '-'} |"
         )
     return "\n".join(lines)
 

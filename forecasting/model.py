@@ -134,7 +134,7 @@ class _HandedOn:
     """The models this process saved last, by sha256, each taken by one later load.
 
     A fine-tune saves its candidate and the forecast task loads those same bytes next, in the
-    same process: it takes the live model instead of rebuilding it from the file (about 0.2 s
+    same process: it takes the live model instead of rebuilding it from the file (about 0.13 s
     a day for the default LSTM). Taken once, because a loaded model may be changed in place (a
     fine-tune walks it forward); in another process the load reads the bytes, with the same
     weights (a test compares them).
@@ -198,7 +198,7 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     # Setting TensorFlow's seed also empties its kernel cache, and re-instantiating the traced
-    # training step then costs about 0.5 s a fit; the shuffle's seed is the same whether or
+    # training step then costs about 0.75 s a fit; the shuffle's seed is the same whether or
     # not the cache was emptied (tf.data traces its shuffle anew for every fit), so it is
     # only set when it changes.
     if context.global_seed() != seed:
