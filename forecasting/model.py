@@ -193,15 +193,20 @@ def set_seed(seed: int) -> None:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError(f"seed must be an integer, got {seed!r}")
     import tensorflow as tf
-    from tensorflow.python.eager import context
 
     random.seed(seed)
     np.random.seed(seed)
     # Setting TensorFlow's seed also empties its kernel cache, and re-instantiating the traced
     # training step then costs about 0.75 s a fit; the shuffle's seed is the same whether or
     # not the cache was emptied (tf.data traces its shuffle anew for every fit), so it is
-    # only set when it changes.
-    if context.global_seed() != seed:
+    # only set when it changes. TensorFlow has no public getter: without the private one, set it.
+    try:
+        from tensorflow.python.eager import context
+
+        current = context.global_seed()
+    except (ImportError, AttributeError):
+        current = None
+    if current != seed:
         tf.random.set_seed(seed)
     # Without this, TF may pick non-deterministic kernels (and XLA) and two runs drift apart.
     tf.config.experimental.enable_op_determinism()
