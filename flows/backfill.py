@@ -10,6 +10,7 @@ the backfill with one line naming it, and the days before it stay stored.
 import datetime as dt
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
 from prefect import flow, get_run_logger, task
@@ -142,6 +143,7 @@ def backfill_ticker(
     redo: bool,
     adjust_splits: bool,
     flow_run_id: str | None,
+    guard: bool = True,
 ) -> BackfillSummary:
     """One ticker's sessions in order, each one `forecast_day`; the backfill flow, and the
     unit a many-ticker backfill maps over its tickers (flows/fleet.py)."""
@@ -157,8 +159,9 @@ def backfill_ticker(
     progress = create_progress_artifact(0.0, key=f"{ticker.lower()}-backfill-progress")
     actions, served_by, steps = Counter(), Counter(), Counter()
     started, ran = time.perf_counter(), 0
-    # The ticker's daily runs wait while the backfill holds its slot (flows/concurrency.py).
-    with ticker_guard(ticker):
+    # The ticker's daily runs wait while the backfill holds its slot (flows/concurrency.py);
+    # a many-ticker backfill may hold it already (``guard=False``).
+    with ticker_guard(ticker) if guard else nullcontext():
         for index, day in enumerate(sessions, start=1):
             if day in done:
                 continue

@@ -22,7 +22,8 @@ import datetime as dt
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, replace
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -33,7 +34,7 @@ from prefect.states import Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.backfill import BackfillSummary, backfill_ticker
-from flows.concurrency import ticker_guard
+from flows.concurrency import ticker_guard, tickers_held
 from flows.errors import ACTIONABLE
 from flows.pipeline import forecast_day
 from flows.presentation.report import publish_report
@@ -64,6 +65,9 @@ class TickerJob:
     """Backfills only: the range, and whether to recompute stored sessions."""
     end: dt.date | None = None
     redo: bool = False
+    slot_held: bool = False
+    """Whether the parent run holds the ticker's slot (flows/concurrency.py); if not, the
+    ticker's task waits for it."""
 
 
 @dataclass(frozen=True)
@@ -210,7 +214,7 @@ def forecast_ticker(job: TickerJob, parent_run_id: str | None) -> RunSummary:
     """One ticker's daily run, as `nvda-forecast run --ticker` would do it."""
     settings = replace_database(get_settings(), job.database_url)
     database_url = open_store(job.database_url)
-    with ticker_guard(job.ticker):
+    with nullcontext() if job.slot_held else ticker_guard(job.ticker):
         summary, record = forecast_day(
             database_url,
             settings,
@@ -240,6 +244,7 @@ def backfill_one(job: TickerJob, parent_run_id: str | None) -> BackfillSummary:
         redo=job.redo,
         adjust_splits=job.adjust_splits,
         flow_run_id=parent_run_id,
+        guard=not job.slot_held,
     )
 
 
@@ -384,8 +389,13 @@ def _fan_out(
     started = time.perf_counter()
     jobs = jobs_for(tickers, source, get_settings().database_url, **options)
     parent = str(flow_run.id)
-    futures = per_ticker.map(jobs, parent_run_id=parent)
-    return _finish(_collect(futures, jobs, parent), started, what)
+    with tickers_held([job.ticker for job in jobs]) as held:
+        if not held:
+            get_run_logger().info("another run holds one of the tickers: each waits for its own")
+        jobs = [replace(job, slot_held=held) for job in jobs]
+        futures = per_ticker.map(jobs, parent_run_id=parent)
+        outcomes = _collect(futures, jobs, parent)
+    return _finish(outcomes, started, what)
 
 
 def run_fleet(fleet_flow, runner: TaskRunner, **parameters) -> FleetSummary:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
-from flows.concurrency import ensure_ticker_limit, ticker_guard, ticker_limit_name
+from flows.concurrency import (
+    ensure_ticker_limit,
+    ensure_ticker_limits,
+    ticker_guard,
+    ticker_limit_name,
+    tickers_held,
+)
 
 
 def test_the_ticker_limit_is_created_once_with_one_slot(prefect_server):
@@ -72,3 +79,57 @@ def test_a_slot_left_taken_by_a_killed_run_fails_in_one_line_that_says_how_to_fr
     with ticker_guard("STALE"):
         ran = True
     assert ran
+
+
+def active_slots(*tickers: str) -> dict[str, int]:
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        return {
+            ticker: client.read_global_concurrency_limit_by_name(
+                ticker_limit_name(ticker)
+            ).active_slots
+            for ticker in tickers
+        }
+
+
+def test_many_tickers_limits_are_created_once_and_a_wrong_limit_is_set_back_to_one(
+    prefect_server,
+):
+    from prefect import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    name = ensure_ticker_limit("WIDE")
+    with get_client(sync_client=True) as client:
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=3))
+    names = ensure_ticker_limits(["WIDE", "NEW1", "NEW2"])
+    assert names == [ticker_limit_name(t) for t in ("WIDE", "NEW1", "NEW2")]
+    ensure_ticker_limits(["WIDE", "NEW1", "NEW2"])
+    with get_client(sync_client=True) as client:
+        limits = [client.read_global_concurrency_limit_by_name(n) for n in names]
+    assert [(limit.limit, limit.active) for limit in limits] == [(1, True)] * 3
+
+
+def test_a_many_ticker_run_holds_all_its_tickers_at_once_and_lets_them_go(prefect_server):
+    with tickers_held(["HELD1", "HELD2"]) as held:
+        assert held
+        assert active_slots("HELD1", "HELD2") == {"HELD1": 1, "HELD2": 1}
+        # A single-ticker run of one of them waits meanwhile.
+        with pytest.raises(TimeoutError), ticker_guard("HELD2", timeout_seconds=1.0):
+            pass
+    assert active_slots("HELD1", "HELD2") == {"HELD1": 0, "HELD2": 0}
+
+
+def test_a_ticker_held_elsewhere_makes_the_many_ticker_run_take_none_and_not_wait(
+    prefect_server,
+):
+    with ticker_guard("BUSY", timeout_seconds=60):
+        started = time.perf_counter()
+        with tickers_held(["FREE", "BUSY"]) as held:
+            assert not held
+            # Nothing was taken: the free ticker's own guard gets its slot at once.
+            assert active_slots("FREE", "BUSY") == {"FREE": 0, "BUSY": 1}
+            with ticker_guard("FREE", timeout_seconds=5):
+                assert active_slots("FREE") == {"FREE": 1}
+        assert time.perf_counter() - started < 10
+    assert active_slots("FREE", "BUSY") == {"FREE": 0, "BUSY": 0}

@@ -68,6 +68,7 @@ def open_alerts(url: str) -> dict[str, list[str]]:
 def test_a_failing_ticker_does_not_stop_the_others_and_is_named(
     flow_settings, price_files, capsys, tmp_path, monkeypatch
 ):
+    guarded = spy_on_ticker_guards(monkeypatch)
     code = main(["run", "--tickers", "aaa,BBB,ccc,aaa", "--source", price_files, "--json"])
 
     assert code == 1
@@ -88,6 +89,8 @@ def test_a_failing_ticker_does_not_stop_the_others_and_is_named(
     # Every ticker's rows point at the one parent flow run.
     assert stored["AAA"][2] == stored["BBB"][2] == report["flow_run_id"]
     assert open_alerts(flow_settings).get("CCC") == ["pipeline/flow_run_failed"]
+    # The parent held every ticker's slot: no ticker's task took its own.
+    assert guarded == []
 
     # The fleet's AAA is what a single-ticker run of AAA stores, to the cent.
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'single.db'}")
@@ -96,6 +99,41 @@ def test_a_failing_ticker_does_not_stop_the_others_and_is_named(
     get_settings.cache_clear()
     alone = daily_forecast(ticker="AAA", source=price_files.replace("{ticker}", "AAA"))
     assert alone.predicted_close == pytest.approx(stored["AAA"][1], abs=0.005)
+
+
+def spy_on_ticker_guards(monkeypatch) -> list[str]:
+    """The tickers whose task took its own slot (flows/concurrency.py), in order."""
+    import flows.fleet
+
+    guarded: list[str] = []
+    real = flows.fleet.ticker_guard
+
+    def guard(ticker, **options):
+        guarded.append(ticker)
+        return real(ticker, **options)
+
+    monkeypatch.setattr(flows.fleet, "ticker_guard", guard)
+    return guarded
+
+
+@pytest.mark.slow
+def test_a_ticker_another_run_holds_waits_alone_and_the_others_run(
+    flow_settings, price_files, monkeypatch
+):
+    from flows.concurrency import ticker_guard
+    from flows.settings import get_settings
+
+    guarded = spy_on_ticker_guards(monkeypatch)
+    monkeypatch.setenv("NVDA_FORECAST_TICKER_WAIT_SECONDS", "1")
+    get_settings.cache_clear()
+    with ticker_guard("BBB", timeout_seconds=60):  # a single-ticker run of BBB, meanwhile
+        summary = run_fleet(
+            fleet_forecast, build_task_runner("local"), tickers=["AAA", "BBB"], source=price_files
+        )
+    assert sorted(guarded) == ["AAA", "BBB"]
+    assert [o.ok for o in summary.outcomes] == [True, False]
+    assert summary.outcomes[1].error.startswith("BBB is still taken by another run after 1 s")
+    assert sorted(served(flow_settings)) == ["AAA"]
 
 
 @pytest.mark.slow
