@@ -14,10 +14,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from forecasting.config import DriftConfig, FeatureConfig, ServingConfig, TrainingConfig
+from forecasting.errors import ConfigurationError
 
 
 def default_data_dir() -> Path:
@@ -119,5 +127,28 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once; an invalid one fails in one line naming it."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigurationError(describe_invalid(error)) from None
+
+
+def describe_invalid(error: ValidationError) -> str:
+    """The first invalid setting as its environment variable, its value and what is wrong."""
+    problems = error.errors()
+    first = problems[0]
+    location = [str(part) for part in first["loc"]]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    if not location:  # a check across settings
+        return (
+            f"the settings are invalid: {first['msg']}{more}; fix them in the environment or .env"
+        )
+    if location[0].isupper():  # an alias, e.g. DATABASE_URL: already its name
+        name = "__".join(location)
+    else:
+        name = Settings.model_config["env_prefix"] + "__".join(location).upper()
+    value = f"={first['input']!r}" if not isinstance(first["input"], dict) else ""
+    return (
+        f"setting {name}{value} is invalid: {first['msg']}{more}; fix it in the environment or .env"
+    )

@@ -39,6 +39,28 @@ def test_bad_arguments_exit_with_usage(capsys):
         build_parser().parse_args(["run", "--mode", "sometimes"])
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("NVDA_FORECAST_DASK_WORKERS", "two", "Input should be a valid integer"),
+        ("NVDA_FORECAST_TRAINING__UNITS", "0", "Input should be greater than or equal to 1"),
+        ("NVDA_FORECAST_TASK_RUNNER", "spark", "Input should be 'local' or 'dask'"),
+    ],
+)
+def test_an_invalid_setting_is_one_line_naming_its_variable(
+    monkeypatch, capsys, variable, value, problem
+):
+    from flows.settings import get_settings
+
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    assert main(["db", "current"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: setting {variable}={value!r} is invalid: {problem}")
+    assert err.endswith("; fix it in the environment or .env") and "\n" not in err
+    get_settings.cache_clear()
+
+
 def test_unreachable_database_is_one_line_with_the_password_masked(monkeypatch, capsys):
     # Port 1 on localhost refuses at once: no waiting for a timeout.
     monkeypatch.setenv("DATABASE_URL", "postgresql://forecaster:s3cret@127.0.0.1:1/prod")
