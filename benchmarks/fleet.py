@@ -10,8 +10,10 @@ early stopping), tickers the first N of ../shared/data/watchlist/ in alphabetica
 - **first day** (as of 2026-06-11): a new database, so every ticker fully retrains. Measured for
   the ``--first`` counts on every runner, and once for the largest ``--next`` count on
   ``--seed-runner``, whose database is the next day's starting point;
-- **next day** (2026-06-12, the next session): a copy of that database; every ticker fine-tunes
-  its champion. Measured for the ``--next`` counts on every runner.
+- **next day** (2026-06-12, the next session): a copy of that database and of that run's Prefect
+  home (a scheduled job keeps both from one day to the next; a new Prefect home costs the
+  temporary API about 5 s of migrations at every start); every ticker fine-tunes its champion.
+  Measured for the ``--next`` counts on every runner.
 
 Runners: ``local`` (tickers one after another in the process; TensorFlow uses both cores),
 ``daskK`` (`--task-runner dask`, a LocalCluster of K worker processes, 1 thread each, TensorFlow
@@ -148,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             home = args.work_dir / f"next-{runner}-{count}"
             shutil.rmtree(home, ignore_errors=True)
             shutil.copytree(seed / "data", home / "data")
+            if (seed / "prefect").exists():
+                shutil.copytree(seed / "prefect", home / "prefect")
             record("next", run(home, runner, names[:count], NEXT_DAY, args.watchlist))
             shutil.rmtree(home, ignore_errors=True)
     print(table(results))
