@@ -5,17 +5,31 @@ With no ``PREFECT_API_URL``, Prefect starts a temporary API server in a subproce
 on a busy two-core machine: about one start in ten failed there). The CLI raises that wait to
 :data:`STARTUP_TIMEOUT_S`, starts the server before the flow does, and tries once more before
 giving up with one line.
+
+The temporary server also records task runs in batches (:data:`TEMPORARY_API_DEFAULTS`): Prefect's
+task-run recorder writes each state event in its own INSERT by default, and on a two-core machine
+that was the server's largest cost in a 50-ticker run (about 20 s of CPU, 1,050 task runs).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from forecasting.errors import NvdaForecastError
 
 STARTUP_TIMEOUT_S = 90
 STARTUP_TIMEOUT_SETTING = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+TEMPORARY_API_DEFAULTS = {
+    STARTUP_TIMEOUT_SETTING: str(STARTUP_TIMEOUT_S),
+    # Up to 100 task-run events an INSERT (Prefect's default: 1), flushed at least every 5 s
+    # (its default flush interval) and when the server stops: the same rows, far fewer
+    # statements. A server of your own takes the same setting (docs/fleet.md, "Speed").
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
+}
 ATTEMPTS = 2
 
 logger = logging.getLogger(__name__)
@@ -25,9 +39,11 @@ class PrefectApiError(NvdaForecastError):
     """No Prefect API to run the flow against."""
 
 
-def configure_startup_timeout() -> None:
-    """Give the temporary API a sane start-up wait, unless the user chose one (before import)."""
-    os.environ.setdefault(STARTUP_TIMEOUT_SETTING, str(STARTUP_TIMEOUT_S))
+def configure_temporary_api() -> None:
+    """Give the temporary API a sane start-up wait and batched task-run writes, unless the user
+    chose otherwise (before Prefect is imported; a configured server ignores them)."""
+    for name, value in TEMPORARY_API_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 def _temporary_server():
@@ -37,17 +53,25 @@ def _temporary_server():
     return SubprocessASGIServer()
 
 
-def ensure_api() -> None:
-    """Start Prefect's temporary API now when no server is configured; retry once, then fail."""
+def ensure_api(meanwhile: Callable[[], None] | None = None) -> None:
+    """Start Prefect's temporary API now when no server is configured; retry once, then fail.
+
+    ``meanwhile`` (the CLI's TensorFlow import) runs here while the server boots in its own
+    process: on two cores the two overlap, about 3 s of a command's start. It runs once the
+    server's process exists, so that the server keeps this process's standard error (the
+    TensorFlow import points it at /dev/null for a moment).
+    """
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
     if PREFECT_API_URL.value():
+        if meanwhile:
+            meanwhile()
         return
     timeout = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
     server = _temporary_server()
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            server.start()
+            _start_while(server, meanwhile if attempt == 1 else None)
             return
         except RuntimeError as error:
             # The whole message (with the server's own output) for -v and the logs.
@@ -58,3 +82,17 @@ def ensure_api() -> None:
         f"machine is busy: rerun, raise {STARTUP_TIMEOUT_SETTING}, or run `prefect server start` "
         "and set PREFECT_API_URL"
     )
+
+
+def _start_while(server, meanwhile: Callable[[], None] | None) -> None:
+    """``server.start()`` (which waits for the server's health check) on a helper thread,
+    ``meanwhile`` on this one as soon as the server's process is launched."""
+    if meanwhile is None:
+        server.start()
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="prefect-api-start") as pool:
+        started = pool.submit(server.start)
+        while getattr(server, "server_process", None) is None and not started.done():
+            time.sleep(0.01)
+        meanwhile()
+        started.result()

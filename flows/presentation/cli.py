@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from flows.api import configure_startup_timeout, ensure_api
+from flows.api import configure_temporary_api, ensure_api
 from flows.errors import ACTIONABLE
 from forecasting.errors import NvdaForecastError, one_line
 
@@ -22,7 +22,7 @@ def _prepare_environment(verbose: bool) -> None:
     if verbose:
         # flows/__init__ defaults it to 3; -v asks for everything.
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
-    configure_startup_timeout()
+    configure_temporary_api()
     # Flow-run logs still reach the Prefect API (and its UI) at INFO, tracebacks included; the
     # terminal shows the summary or one error line, and every log line with --verbose.
     os.environ.setdefault(
@@ -51,11 +51,10 @@ def _check_source(source: str, ticker: str) -> None:
 
 
 def _start() -> None:
-    """Load TensorFlow (quietly) and make sure a Prefect API answers."""
+    """Make sure a Prefect API answers, loading TensorFlow (quietly) while it starts."""
     from flows.quiet import import_tensorflow
 
-    import_tensorflow()
-    ensure_api()
+    ensure_api(meanwhile=import_tensorflow)
 
 
 def _date(text: str) -> dt.date:

@@ -20,6 +20,12 @@ TINY_TRAINING = {
 }
 
 
+@pytest.fixture
+def tiny_training() -> dict[str, str]:
+    """The tiny model's settings, for a test that starts a real command in a subprocess."""
+    return dict(TINY_TRAINING)
+
+
 @pytest.fixture(params=["sqlite"])
 def database_url(request) -> str:
     """Flow tests run on SQLite: the store's own tests (tests/db) cover both databases, and a

@@ -148,19 +148,63 @@ def test_the_temporary_api_is_tried_twice_then_one_line(monkeypatch):
     monkeypatch.setattr(api, "_temporary_server", lambda: server)
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    imports = []
     with temporary_settings({PREFECT_API_URL: None}), pytest.raises(api.PrefectApiError) as raised:
-        api.ensure_api()
+        api.ensure_api(meanwhile=lambda: imports.append("tensorflow"))
     assert (server.starts, server.stops) == (2, 2)
+    assert imports == ["tensorflow"]  # once, not again for the second attempt
     assert "did not start within" in str(raised.value) and "\n" not in str(raised.value)
 
 
-def test_the_start_up_timeout_is_raised_unless_chosen(monkeypatch):
-    monkeypatch.delenv(api.STARTUP_TIMEOUT_SETTING, raising=False)
-    api.configure_startup_timeout()
+class _BootingServer:
+    """A temporary API server whose process starts at once and answers after a while."""
+
+    def __init__(self) -> None:
+        self.server_process = None
+        self.answering = threading.Event()
+
+    def start(self) -> None:
+        self.server_process = object()
+        if not self.answering.wait(timeout=10):
+            raise RuntimeError("never answered")
+
+
+def test_tensorflow_loads_while_the_temporary_api_boots(monkeypatch):
+    server = _BootingServer()
+    monkeypatch.setattr(api, "_temporary_server", lambda: server)
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    seen = []
+
+    def load_tensorflow() -> None:
+        # The server's process exists (it keeps our stderr), and it has not answered yet.
+        seen.append((server.server_process is not None, server.answering.is_set()))
+        server.answering.set()
+
+    with temporary_settings({PREFECT_API_URL: None}):
+        api.ensure_api(meanwhile=load_tensorflow)
+    assert seen == [(True, False)]
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        api.ensure_api(meanwhile=load_tensorflow)  # a configured server: just the import
+    assert len(seen) == 2
+
+
+def test_the_temporary_api_settings_are_ours_unless_chosen(monkeypatch):
+    batch = "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE"
+    for name in api.TEMPORARY_API_DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+    api.configure_temporary_api()
     assert os.environ[api.STARTUP_TIMEOUT_SETTING] == str(api.STARTUP_TIMEOUT_S)
+    assert os.environ[batch] == "100"
     monkeypatch.setenv(api.STARTUP_TIMEOUT_SETTING, "300")
-    api.configure_startup_timeout()
+    monkeypatch.setenv(batch, "1")
+    api.configure_temporary_api()
     assert os.environ[api.STARTUP_TIMEOUT_SETTING] == "300"
+    assert os.environ[batch] == "1"
+    # Prefect reads the name: a typo would be ignored without a word.
+    from prefect.settings import Settings
+
+    assert Settings().server.services.task_run_recorder.batch_size == 1
 
 
 @pytest.mark.parametrize("content", [None, b"", b"\n\n"])

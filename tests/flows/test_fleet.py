@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import cloudpickle
 import pytest
@@ -232,6 +237,45 @@ def test_a_real_dask_cluster_of_two_worker_processes(
         mine = [getattr(here.summary, f) for f in fields]
         theirs = [getattr(on_dask.summary, f) for f in fields]
         assert mine == theirs, here.ticker
+
+
+@pytest.mark.slow
+def test_a_real_command_records_every_task_run_in_its_temporary_api(
+    tmp_path, price_files, tiny_training
+):
+    """The temporary API batches its task-run writes (flows/api.py): a whole command, as cron
+    starts it, still leaves every task run of the day recorded as completed when it exits."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PREFECT_", "NVDA_FORECAST_", "DATABASE_URL"))
+    }
+    environment |= tiny_training | {
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "NVDA_FORECAST_ARTIFACT_ROOT": str(tmp_path / "cli-artifacts"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    command = [sys.executable, "-m", "flows.presentation.cli", "run", "--tickers", "AAA,BBB"]
+    done = subprocess.run(
+        [*command, "--source", price_files, "--json"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    flow_run_id = json.loads(done.stdout)["flow_run_id"]
+
+    with sqlite3.connect(tmp_path / "prefect" / "prefect.db") as prefect_db:
+        runs = prefect_db.execute(
+            "SELECT name, state_type FROM task_run WHERE flow_run_id = ?",
+            (flow_run_id,),
+        ).fetchall()
+    names = [name for name, _ in runs]
+    assert {"forecast-AAA", "forecast-BBB"} <= set(names)
+    assert sum(name.startswith("serve") for name in names) == 2
+    assert {state for _, state in runs} == {"COMPLETED"}, runs
 
 
 def test_tickers_come_from_a_watchlist_file_or_the_setting(tmp_path, monkeypatch):
