@@ -129,7 +129,9 @@ def test_a_ticker_another_run_holds_waits_alone_and_the_others_run(
     from flows.settings import get_settings
 
     guarded = spy_on_ticker_guards(monkeypatch)
-    monkeypatch.setenv("NVDA_FORECAST_TICKER_WAIT_SECONDS", "1")
+    # Long enough for AAA to outlast a back-off of Prefect's client on a busy test API (a 1 s
+    # wait once failed AAA too), short enough for BBB's wait to end the test soon.
+    monkeypatch.setenv("NVDA_FORECAST_TICKER_WAIT_SECONDS", "5")
     get_settings.cache_clear()
     with ticker_guard("BBB", timeout_seconds=60):  # a single-ticker run of BBB, meanwhile
         summary = run_fleet(
@@ -137,7 +139,7 @@ def test_a_ticker_another_run_holds_waits_alone_and_the_others_run(
         )
     assert sorted(guarded) == ["AAA", "BBB"]
     assert [o.ok for o in summary.outcomes] == [True, False]
-    assert summary.outcomes[1].error.startswith("BBB is still taken by another run after 1 s")
+    assert summary.outcomes[1].error.startswith("BBB is still taken by another run after 5 s")
     assert sorted(served(flow_settings)) == ["AAA"]
 
 
