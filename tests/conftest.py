@@ -21,13 +21,18 @@ POSTGRES_ADMIN_DSN = os.environ.get(
 
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path, monkeypatch) -> Iterator[None]:
-    """Point every test at its own data folder so nothing touches the user's files."""
+    """Point every test at its own data folder so nothing touches the user's files; whatever
+    the test put in the environment ends with it (the CLI, run in this process, sets defaults
+    for Prefect and its temporary API there)."""
+    saved = dict(os.environ)
     monkeypatch.setenv("NVDA_FORECAST_DATA_DIR", str(tmp_path / "nvda-forecast"))
     for name in ("DATABASE_URL", "NVDA_FORECAST_DATABASE_URL", "NVDA_FORECAST_ARTIFACT_ROOT"):
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def _postgres_unavailable(reason: str) -> None:

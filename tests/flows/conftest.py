@@ -40,13 +40,8 @@ def prefect_server():
     """A temporary Prefect API for the whole session (STYLE: the harness once per session)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with pytest.MonkeyPatch.context() as patch:
-        # Task runs recorded as they happen (Prefect's default), whatever a CLI test run in this
-        # process set before (flows/api.py batches them for a command's temporary API): tests
-        # read a flow's task runs right after it.
-        patch.setenv("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE", "1")
-        with prefect_test_harness(server_startup_timeout=120):
-            yield
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
 
 
 @pytest.fixture
