@@ -307,8 +307,43 @@ def build_model(
         name="distribution",
     )(raw)
     model = keras.Model(inputs, outputs, name="lstm_forecaster")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=student_t_nll)
+    _compile(model, learning_rate)
     return model
+
+
+STEPS_PER_CALL = 32
+"""Training steps Keras runs in one call into TensorFlow: a daily fine-tune's epoch, a third of
+a retrain's. The same steps give the same numbers; on CPU, where Python's dispatch of each step
+is a large part of a small LSTM's, they take about a third less time (docs/benchmarks.md)."""
+
+
+def _compile(model: keras.Model, learning_rate: float) -> None:
+    """A fresh Adam at ``learning_rate`` and the Student's t loss."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=student_t_nll,
+        steps_per_execution=STEPS_PER_CALL,
+    )
+
+
+def _batches(split: Split, batch_size: int, *, shuffle_seed: int | None = None):
+    """``split`` as a tf.data pipeline of batches, reshuffled every epoch when seeded.
+
+    Built here rather than by Keras from the arrays, to give it tf.data options that Keras'
+    own pipeline lacks: no autotuning and a one-thread pool. With tf.data's defaults (threads
+    for every core, autotuning), a fit waits on the pipeline's threads whenever the cores are
+    busy: two one-thread Dask workers on 2 cores then each left about a fifth of its core idle.
+    """
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((split.x, split.y))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.threading.private_threadpool_size = 1
+    options.threading.max_intra_op_parallelism = 1
+    return dataset.batch(batch_size).with_options(options)
 
 
 def _layer_seeds(seed: int, count: int) -> Iterator[int]:
@@ -383,7 +418,7 @@ class _SharedNetwork:
             )(hidden)
         raw = keras.layers.Dense(2, kernel_initializer="zeros")(hidden)
         self.network = keras.Model(inputs, _VariableHead()(raw))
-        self.network.compile(optimizer=keras.optimizers.Adam(), loss=student_t_nll)
+        _compile(self.network, 1e-3)
         self._scaling = self.network.layers[1]
         self._head = self.network.layers[-1]
 
@@ -536,14 +571,12 @@ def _fit_network(
             )
         )
     started = time.perf_counter()
+    checked = None if validation is None else _batches(validation, config.batch_size)
     history = network.fit(
-        windows.x,
-        windows.y,
-        validation_data=(validation.x, validation.y) if validation is not None else None,
+        _batches(windows, config.batch_size, shuffle_seed=config.seed),
+        validation_data=checked,
         epochs=epochs,
-        batch_size=config.batch_size,
         callbacks=[*stopping, *callbacks],
-        shuffle=True,
         verbose=0,
     )
     seconds = time.perf_counter() - started
@@ -632,9 +665,7 @@ def _ready_to_walk(model: keras.Model, learning_rate: float) -> None:
         and math.isclose(float(optimizer.learning_rate), learning_rate, rel_tol=1e-6)
     )
     if not fresh:
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=student_t_nll
-        )
+        _compile(model, learning_rate)
         return
     for variable in optimizer.variables:
         if variable.name != "learning_rate":

@@ -210,6 +210,48 @@ def test_same_seed_gives_identical_weights(prepared, tiny_training, trained):
     assert again.history == trained.history
 
 
+@pytest.mark.slow
+def test_steps_per_call_change_the_speed_not_the_numbers(prepared, tiny_training, monkeypatch):
+    import forecasting.model as model_module
+
+    config = tiny_training.model_copy(update={"batch_size": 16})
+    assert len(prepared.train) > 10 * config.batch_size  # an epoch is one call of many steps
+    assert model_module.STEPS_PER_CALL >= 16
+    many = train(prepared, config)
+    # One step a call, on a network of its own (the shared one is compiled once a process).
+    monkeypatch.setattr(model_module, "STEPS_PER_CALL", 1)
+    monkeypatch.setattr(model_module, "_shared_networks", {})
+    one = train(prepared, config)
+    (shared,) = model_module._shared_networks.values()
+    assert shared.network.steps_per_execution == 1
+    _assert_same_weights(many.model.get_weights(), one.model.get_weights())
+    assert one.history == many.history
+
+
+def test_fit_batches_hold_every_window_once_an_epoch_in_a_seeded_order(prepared):
+    from forecasting.model import _batches
+
+    split = prepared.train
+
+    def epochs(dataset, count=2):
+        return [np.concatenate([y for _, y in dataset]) for _ in range(count)]
+
+    first, second = epochs(_batches(split, 64, shuffle_seed=3))
+    assert sorted(first) == sorted(second) == sorted(split.y)
+    assert not np.array_equal(first, second)  # reshuffled every epoch
+    again = epochs(_batches(split, 64, shuffle_seed=3))
+    np.testing.assert_array_equal(again[0], first)
+    np.testing.assert_array_equal(again[1], second)
+    assert not np.array_equal(epochs(_batches(split, 64, shuffle_seed=4), 1)[0], first)
+    (ordered,) = epochs(_batches(split, 64), 1)
+    np.testing.assert_array_equal(ordered, split.y)  # validation: in order
+    # No autotuning, one thread: a fit never waits on the pipeline's threads when the
+    # cores are busy (two one-thread Dask workers on 2 cores).
+    options = _batches(split, 64).options()
+    assert options.autotune.enabled is False
+    assert options.threading.private_threadpool_size == 1
+
+
 def test_initial_weights_depend_on_the_seed_alone():
     # A Dask worker's other threads draw from Python's global generator at any moment; Keras'
     # unseeded layers drew their initializer seeds from it, so a fresh worker sometimes
