@@ -577,6 +577,7 @@ def _fit_network(
         validation_data=checked,
         epochs=epochs,
         callbacks=[*stopping, *callbacks],
+        shuffle=False,  # the pipeline reshuffles; Keras would only warn that it cannot
         verbose=0,
     )
     seconds = time.perf_counter() - started
