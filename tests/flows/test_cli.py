@@ -182,6 +182,20 @@ def test_backfill_prints_its_summary_and_a_rerun_skips_everything(flow_settings,
     assert (again["ran"], again["skipped"]) == (0, 3)
 
 
+def _children_running(process, program: str, psutil) -> list:
+    """The descendants of ``process`` whose command line names ``program``. A child that ends
+    between being listed and being read is passed over: Python's ``platform`` module, asked by
+    the libraries the CLI imports, runs ``uname -p`` and ``file -b`` as it starts."""
+    found = []
+    for child in process.children(recursive=True):
+        try:
+            if program in child.cmdline():
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
 def test_sigterm_stops_the_temporary_prefect_api_with_the_command(tmp_path):
     psutil = pytest.importorskip("psutil")  # installed with the dev extra (dask.distributed)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -194,7 +208,7 @@ def test_sigterm_stops_the_temporary_prefect_api_with_the_command(tmp_path):
         deadline = time.monotonic() + 120
         servers = []
         while time.monotonic() < deadline and not servers and process.poll() is None:
-            servers = [c for c in cli.children(recursive=True) if "uvicorn" in c.cmdline()]
+            servers = _children_running(cli, "uvicorn", psutil)
             time.sleep(0.5)
         assert servers, "the command never started its temporary Prefect API"
         process.send_signal(signal.SIGTERM)
