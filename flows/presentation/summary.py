@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from flows.presentation.formatting import money, number, percent
 from flows.summary import RunSummary
 
+WINKLER = "lower is better"
+"""winkler_95 is the mean of forecasting.scoring.winkler_score: in dollars, like the closes."""
 
-def _money(value: float | None) -> str:
-    return "-" if value is None or value != value else f"${value:,.2f}"
+TEST_LOSS = "Student-t NLL of log returns, lower is better"
+"""What ``test_loss`` is (docs/model.md, "Test loss"), in the words of a label."""
 
 
-def _number(value: float | None, pattern: str = "{:.3f}") -> str:
-    return "-" if value is None or value != value else pattern.format(value)
+def _money(summary: RunSummary, value: float | None) -> str:
+    # Every amount of a summary at the precision of its last close: $0.2012 for a 20-cent stock.
+    return money(value, like=summary.base_close)
+
+
+def _serving_reason(summary: RunSummary) -> str:
+    """The serving reason after a label that already names the LSTM: "its skill", not
+    "LSTM: LSTM skill"."""
+    reason = summary.serving_reason
+    return "its " + reason.removeprefix("LSTM ") if reason.startswith("LSTM skill") else reason
 
 
 def _skill_words(skill: float | None) -> str:
@@ -35,8 +46,9 @@ def _decision_line(summary: RunSummary) -> str:
 def _served_line(summary: RunSummary) -> str:
     s = summary
     if s.served_by == "lstm":
-        return f"served by the LSTM: {s.serving_reason}"
-    return f"served by NAIVE (last close); the LSTM said {_money(s.lstm_close)}: {s.serving_reason}"
+        return f"served by the LSTM: {_serving_reason(s)}"
+    said = _money(s, s.lstm_close)
+    return f"served by NAIVE (last close); the LSTM said {said}: {_serving_reason(s)}"
 
 
 def to_text(summary: RunSummary) -> str:
@@ -44,17 +56,17 @@ def to_text(summary: RunSummary) -> str:
     s = summary
     lines = [
         f"{s.ticker} close on {s.target_date} (next trading day after {s.as_of}): "
-        f"{_money(s.predicted_close)}  [last close {_money(s.base_close)}]",
-        f"  80% interval {_money(s.lower_80)} - {_money(s.upper_80)}   "
-        f"95% interval {_money(s.lower_95)} - {_money(s.upper_95)}",
+        f"{_money(s, s.predicted_close)}  [last close {_money(s, s.base_close)}]",
+        f"  80% interval {_money(s, s.lower_80)} - {_money(s, s.upper_80)}   "
+        f"95% interval {_money(s, s.lower_95)} - {_money(s, s.upper_95)}",
         f"  {_served_line(s)}",
-        f"  {s.basis} record, {s.n_realized} days: skill {_number(s.skill)} "
-        f"({_skill_words(s.skill)})   RMSE {_money(s.rmse)} vs naive {_money(s.naive_rmse)}"
-        f"   95% coverage {_number(s.coverage_95, '{:.1%}')}"
-        f"   Winkler95 {_number(s.winkler_95)} vs naive+vol {_number(s.naive_winkler_95)}",
+        f"  {s.basis} record, {s.n_realized} days: skill {number(s.skill)} "
+        f"({_skill_words(s.skill)})   RMSE {_money(s, s.rmse)} vs naive {_money(s, s.naive_rmse)}",
+        f"  95% intervals on those days: coverage {percent(s.coverage_95)}, Winkler score "
+        f"{_money(s, s.winkler_95)} vs naive+vol {_money(s, s.naive_winkler_95)} ({WINKLER})",
+        f"  test loss {number(s.test_loss, '{:.4g}')} ({TEST_LOSS})",
         f"  model: {_decision_line(s)}",
-        f"  fitted through {s.train_end} ({s.staleness} sessions before the as-of date); "
-        f"test loss {_number(s.test_loss, '{:.4g}')}",
+        f"  fitted through {s.train_end} ({s.staleness} sessions before the as-of date)",
     ]
     if s.alerts:
         lines.append(f"  alerts open: {len(s.alerts)}")
@@ -95,31 +107,28 @@ def to_markdown(summary: RunSummary, chart_uri: str | None = None) -> str:
     """The run's markdown artifact: forecast, quality, decision, alerts, chart."""
     s = summary
     served = "LSTM" if s.served_by == "lstm" else "**naive** (the LSTM is not served)"
+    lstm = (
+        f"{_money(s, s.lstm_close)} ({_money(s, s.lstm_lower_95)} - {_money(s, s.lstm_upper_95)})"
+    )
     rows = [
-        ("**Forecast close**", f"**{_money(s.predicted_close)}** on {s.target_date}"),
-        ("Served by", f"{served}: {s.serving_reason}"),
-        ("Last close", f"{_money(s.base_close)} on {s.as_of}"),
-        ("80% interval", f"{_money(s.lower_80)} - {_money(s.upper_80)}"),
-        ("95% interval", f"{_money(s.lower_95)} - {_money(s.upper_95)}"),
-        (
-            "LSTM forecast (95%)",
-            f"{_money(s.lstm_close)} ({_money(s.lstm_lower_95)} - {_money(s.lstm_upper_95)})",
-        ),
+        ("**Forecast close**", f"**{_money(s, s.predicted_close)}** on {s.target_date}"),
+        ("Served by", f"{served}: {_serving_reason(s)}"),
+        ("Last close", f"{_money(s, s.base_close)} on {s.as_of}"),
+        ("80% interval", f"{_money(s, s.lower_80)} - {_money(s, s.upper_80)}"),
+        ("95% interval", f"{_money(s, s.lower_95)} - {_money(s, s.upper_95)}"),
+        ("LSTM forecast (95%)", lstm),
         (
             f"Skill, {s.basis} record ({s.n_realized} days)",
-            f"{_number(s.skill)} ({_skill_words(s.skill)})",
+            f"{number(s.skill)} ({_skill_words(s.skill)})",
         ),
-        ("RMSE vs naive", f"{_money(s.rmse)} vs {_money(s.naive_rmse)}"),
-        ("Directional accuracy", _number(s.directional_accuracy, "{:.1%}")),
+        ("RMSE vs naive", f"{_money(s, s.rmse)} vs {_money(s, s.naive_rmse)}"),
+        ("Directional accuracy", percent(s.directional_accuracy)),
+        ("Interval coverage 80% / 95%", f"{percent(s.coverage_80)} / {percent(s.coverage_95)}"),
         (
-            "Interval coverage 80% / 95%",
-            f"{_number(s.coverage_80, '{:.1%}')} / {_number(s.coverage_95, '{:.1%}')}",
+            f"Winkler95 score ($, {WINKLER}), LSTM vs naive + volatility",
+            f"{_money(s, s.winkler_95)} vs {_money(s, s.naive_winkler_95)}",
         ),
-        (
-            "Winkler95, LSTM vs naive + volatility",
-            f"{_number(s.winkler_95)} vs {_number(s.naive_winkler_95)}",
-        ),
-        ("Test loss (Student-t NLL, log returns)", _number(s.test_loss, "{:.4g}")),
+        (f"Test loss ({TEST_LOSS})", number(s.test_loss, "{:.4g}")),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
     header = f"| {s.ticker} as of {s.as_of} | |"

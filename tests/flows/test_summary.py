@@ -61,11 +61,11 @@ def test_text_summary_names_the_forecast_interval_quality_and_decision():
     assert "NVDA close on 2025-02-10 (next trading day after 2025-02-07): $130.12" in text
     assert "80% interval $125.00 - $135.50" in text
     assert "95% interval $121.90 - $138.70" in text
-    assert "test loss -2.123" in text
+    assert "test loss -2.123 (Student-t NLL of log returns, lower is better)" in text
     # Two decimals decide: 0.9932 rounds to 0.99, a (small) win over naive.
     assert "walk-forward record, 60 days: skill 0.993 (beats naive)" in text
-    assert "Winkler95 17.200 vs naive+vol 17.900" in text
-    assert "served by the LSTM: LSTM skill 0.993" in text
+    assert "Winkler score $17.20 vs naive+vol $17.90 (lower is better)" in text
+    assert "served by the LSTM: its skill 0.993 over 60 walk-forward forecasts" in text
     assert "fitted through 2025-02-07 (0 sessions before the as-of date)" in text
     assert "finetune -> model #4 (7 epochs, 3.2 s) promoted to champion" in text
     assert "alerts open: none" in text
@@ -98,7 +98,7 @@ def test_a_naive_forecast_says_so_and_shows_what_the_lstm_said():
     text = to_text(naive)
     assert "served by NAIVE (last close); the LSTM said $131.50" in text
     markdown = to_markdown(naive)
-    assert "| Served by | **naive** (the LSTM is not served): LSTM skill 1.080" in markdown
+    assert "| Served by | **naive** (the LSTM is not served): its skill 1.080" in markdown
     assert forecast_table(naive)[0]["served_by"] == "naive"
 
 
@@ -150,3 +150,49 @@ def test_chart_is_a_png_data_uri():
     uri = png_data_uri(png)
     assert uri.startswith("data:image/png;base64,")
     assert base64.b64decode(uri.split(",", 1)[1]) == png
+
+
+def test_no_label_is_said_twice():
+    # Issue 26: "served by the LSTM: LSTM skill ..." and "| Served by | LSTM: LSTM skill ...".
+    text, markdown = to_text(summary()), to_markdown(summary())
+    assert "LSTM: LSTM" not in markdown and "the LSTM: LSTM" not in text
+    assert "| Served by | LSTM: its skill 0.993 over 60 walk-forward forecasts" in markdown
+    other = summary(serving_reason="only 3 realized LSTM forecasts (held-out); naive serves")
+    assert "served by the LSTM: only 3 realized LSTM forecasts" in to_text(other)
+
+
+def test_winkler_is_in_dollars_and_test_loss_is_named():
+    # winkler_95 is the mean of forecasting.scoring.winkler_score, in the units of the closes.
+    markdown = to_markdown(summary())
+    assert (
+        "| Winkler95 score ($, lower is better), LSTM vs naive + volatility | $17.20 vs $17.90 |"
+        in markdown
+    )
+    assert "| Test loss (Student-t NLL of log returns, lower is better) | -2.123 |" in markdown
+
+
+def test_a_twenty_cent_stock_keeps_its_digits():
+    # Issue 26: a $0.20 stock of 2004 read "$0.00 vs $0.00".
+    cheap = summary(
+        base_close=0.2012,
+        predicted_close=0.20187,
+        lower_80=0.19501,
+        upper_80=0.20873,
+        lower_95=0.19012,
+        upper_95=0.21399,
+        lstm_close=0.20187,
+        lstm_lower_95=0.19012,
+        lstm_upper_95=0.21399,
+        rmse=0.00412,
+        naive_rmse=0.00398,
+        winkler_95=0.0231,
+        naive_winkler_95=0.0244,
+    )
+    text, markdown = to_text(cheap), to_markdown(cheap)
+    assert "$0.00 " not in text and "$0.00 " not in markdown and "$0.20 " not in text
+    assert "$0.2019  [last close $0.2012]" in text
+    assert "80% interval $0.1950 - $0.2087" in text
+    # One precision for the whole summary, set by the last close.
+    assert "RMSE $0.0041 vs naive $0.0040" in text
+    assert "Winkler score $0.0231 vs naive+vol $0.0244" in text
+    assert "| 95% interval | $0.1901 - $0.2140 |" in markdown
