@@ -143,7 +143,27 @@ def _read_rows(path: Path) -> list[_Row]:
     # Some spreadsheet locales write ';' or tabs between fields.
     delimiter = next((d for d in ",;\t" if d in first), ",")
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    return [(reader.line_num, [cell.strip() for cell in row]) for row in reader if any(row)]
+    rows: list[_Row] = []
+    read = 0  # lines read whole; the row that fails starts on the next one
+    try:
+        for row in reader:
+            read = reader.line_num
+            if any(row):
+                rows.append((read, [cell.strip() for cell in row]))
+    except csv.Error as error:
+        raise PriceFileError(f"{path.name} line {read + 1}: {_csv_problem(error)}") from None
+    return rows
+
+
+def _csv_problem(error: csv.Error) -> str:
+    """What a ``csv.Error`` means for a price file, and what to do."""
+    if "field larger than field limit" in str(error):
+        return (
+            f"a value longer than {csv.field_size_limit()} characters (no line breaks or a "
+            "quote never closed?); a price file has one bar a line: check it is the right "
+            "file, or export it again"
+        )
+    return f"not readable as CSV ({error}); export the prices again as CSV"
 
 
 def _layout(rows: list[_Row], name: str, ticker: str | None) -> _Layout:

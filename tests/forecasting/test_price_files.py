@@ -235,6 +235,15 @@ HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
             r"^NVDA\.csv: a 'Ticker' header row without a 'Price' row",
         ),
         (b"\x1f\x8b\x08\x00broken", r"^NVDA\.csv: a damaged gzip file"),
+        (
+            b"x" * 200_000,
+            r"^NVDA\.csv line 1: a value longer than 131072 characters \(no line breaks or "
+            r"a quote never closed\?\); a price file has one bar a line",
+        ),
+        (
+            (HEADER + ROW + '2025-02-11,"130.0,' + "1" * 140_000 + "\n" + ROW).encode(),
+            r"^NVDA\.csv line 3: a value longer than 131072 characters",
+        ),
     ],
 )
 def test_malformed_files_are_refused_with_one_line_messages(content, message, tmp_path):
