@@ -30,3 +30,8 @@ class SchemaOutdatedError(DatabaseError):
 
 class SchemaMismatchError(DatabaseError):
     """The database schema is newer than the code, or was not created by our migrations."""
+
+
+class MigrationTargetError(DatabaseError):
+    """``db upgrade`` was asked for a revision it cannot reach: unknown, or one the database
+    is already past (an upgrade never downgrades)."""

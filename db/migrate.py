@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect
 
 from db.engine import get_engine, mask_url, translated_errors
-from db.errors import SchemaMismatchError, SchemaOutdatedError
+from db.errors import MigrationTargetError, SchemaMismatchError, SchemaOutdatedError
 
 _PACKAGE = Path(__file__).resolve().parent
 VERSION_TABLE = "alembic_version"
+_PLAIN_REVISION = re.compile(r"[0-9A-Za-z_]+")
+"""A revision id as `db upgrade` takes it (not ``+1`` or ``branch@head``)."""
 
 
 def alembic_config() -> Config:
@@ -39,8 +43,48 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at ``url`` up to ``revision``."""
-    _run(get_engine(url), "upgrade", revision)
+    """Migrate the database at ``url`` up to ``revision``.
+
+    Raises
+    ------
+    MigrationTargetError
+        ``revision`` is unknown, or the database is already past it (nothing is changed: an
+        upgrade never downgrades).
+    SchemaMismatchError
+        The database is at a revision this version does not know (a newer release's).
+    """
+    engine = get_engine(url)
+    _check_upgrade(engine, revision)
+    _run(engine, "upgrade", revision)
+
+
+def _check_upgrade(engine: Engine, revision: str) -> None:
+    """Refuse, in one line, an upgrade Alembic would fail on or silently not do."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    where = mask_url(engine.url)
+    current = current_revision(engine)
+    if current is not None and not _is_known(current):
+        raise _from_newer_release(where, current)
+    if revision in ("head", "heads") or not _PLAIN_REVISION.fullmatch(revision):
+        return  # Alembic's own forms (+1, branch@head) are left to it
+    try:
+        target = scripts.get_revision(revision)
+    except CommandError:
+        target = None
+    if target is None:
+        known = [script.revision for script in scripts.walk_revisions()][::-1]
+        raise MigrationTargetError(
+            f"no migration {revision} in this version of nvda-forecast (it knows "
+            f"{', '.join(known)}); run `nvda-forecast db upgrade` for the newest"
+        )
+    if current is None or target.revision == current:
+        return
+    behind = {script.revision for script in scripts.iterate_revisions(current, "base")}
+    if target.revision in behind:
+        raise MigrationTargetError(
+            f"database at {where} is already at revision {current}, past {target.revision}; "
+            "nothing was changed (an upgrade never downgrades)"
+        )
 
 
 def downgrade(url: str, revision: str = "-1") -> None:
@@ -72,9 +116,14 @@ def ensure_schema(engine: Engine) -> str:
             f"database at {where} is at revision {current}, the code needs {head}; "
             "run `nvda-forecast db upgrade`"
         )
-    raise SchemaMismatchError(
+    raise _from_newer_release(where, current)
+
+
+def _from_newer_release(where: str, current: str) -> SchemaMismatchError:
+    return SchemaMismatchError(
         f"database at {where} is at revision {current}, which this version of nvda-forecast "
-        f"does not know (it needs {head}); a newer release migrated it: upgrade nvda-forecast"
+        f"does not know (it needs {head_revision()}); a newer release migrated it: upgrade "
+        "nvda-forecast"
     )
 
 

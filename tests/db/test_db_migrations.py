@@ -14,7 +14,7 @@ from sqlalchemy import Engine, MetaData, inspect, select, text
 
 import db.migrate
 from db.engine import get_engine, unit_of_work
-from db.errors import SchemaMismatchError, SchemaOutdatedError
+from db.errors import MigrationTargetError, SchemaMismatchError, SchemaOutdatedError
 from db.migrate import current_revision, downgrade, ensure_schema, head_revision, upgrade
 from db.models import Base, ModelVersion, Run
 from db.repository import add_model_version, clear_run, reject
@@ -268,3 +268,33 @@ def test_0004_gives_every_first_wave_row_its_run(database_url: str, bare_engine:
             count = connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
             assert count == counts[table] - (table == "model_versions"), table
     assert "runs" not in _tables(bare_engine)
+
+
+def test_upgrade_to_an_older_revision_says_the_database_is_past_it(engine: Engine) -> None:
+    head = head_revision()
+    with pytest.raises(MigrationTargetError) as raised:
+        upgrade(str(engine.url.render_as_string(hide_password=False)), "0002")
+    message = str(raised.value)
+    assert f"is already at revision {head}, past 0002; nothing was changed" in message
+    assert "\n" not in message
+    assert current_revision(engine) == head
+
+
+def test_upgrade_to_the_revision_it_is_at_does_nothing(engine: Engine) -> None:
+    upgrade(engine.url.render_as_string(hide_password=False), head_revision())
+    assert current_revision(engine) == head_revision()
+
+
+def test_upgrade_to_an_unknown_revision_is_one_line(engine: Engine) -> None:
+    with pytest.raises(MigrationTargetError) as raised:
+        upgrade(engine.url.render_as_string(hide_password=False), "0009")
+    message = str(raised.value)
+    assert message.startswith("no migration 0009 in this version of nvda-forecast (it knows ")
+    assert f"{head_revision()})" in message and "\n" not in message
+
+
+def test_upgrade_of_a_database_from_a_newer_release_is_one_line(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'fffffff'"))
+    with pytest.raises(SchemaMismatchError, match="at revision fffffff, which this version"):
+        upgrade(engine.url.render_as_string(hide_password=False))
