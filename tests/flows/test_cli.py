@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -105,7 +106,9 @@ def test_run_prints_the_summary_and_history_shows_it(flow_settings, capsys):
     assert "NEW data_drift" in opened
     assert main(["alerts"]) == 0
     table = capsys.readouterr().out
-    assert table.count(" open ") == len(opened)
+    # One line of facts for each open alert (its kind and message wrapped below it).
+    facts = [line for line in table.splitlines() if re.match(r"\s*\d+ NVDA ", line)]
+    assert len(facts) == len(opened)
     assert "returns_psi" in table
 
 
@@ -218,3 +221,118 @@ def test_sigterm_stops_the_temporary_prefect_api_with_the_command(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def _store(url: str, *, forecasts: list[tuple], alerts: list[dict]) -> None:
+    """Bars and served forecasts (as_of, target, base, predicted, actual) and alerts, written
+    through the repository as a run would, without running one."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from db.engine import dispose_engines, get_engine, unit_of_work
+    from db.migrate import upgrade
+    from db.repository import add_alert, replace_predictions, resolve_alert, upsert_prices
+
+    upgrade(url)
+    closes = {}
+    for as_of, target, base, _, actual in forecasts:
+        closes[as_of] = base
+        if actual is not None:
+            closes[target] = actual
+    index = pd.DatetimeIndex([pd.Timestamp(day) for day in sorted(closes)], name="date")
+    close = [closes[day] for day in sorted(closes)]
+    frame = pd.DataFrame({"close": close}, index=index.as_unit("ns"))
+    frame = frame.assign(open=frame.close, high=frame.close, low=frame.close)
+    frame = frame.assign(adj_close=frame.close, volume=1e6)
+    with unit_of_work(get_engine(url)) as session:
+        upsert_prices(frame, session=session, ticker="NVDA", source="sample")
+        for as_of, target, base, predicted, _ in forecasts:
+            band = {"lower_80": predicted * 0.97, "upper_80": predicted * 1.03}
+            band |= {"lower_95": predicted * 0.95, "upper_95": predicted * 1.05}
+            row = {"target_date": target, "base_close": base, "predicted_close": predicted}
+            replace_predictions(
+                session=session,
+                ticker="NVDA",
+                as_of_date=as_of,
+                model_version_id=None,
+                kind="forecast",
+                method="naive",
+                rows=[row | band],
+            )
+        for spec in alerts:
+            resolved = spec.pop("resolved", False)
+            alert = add_alert(session=session, as_of_date=dt.date(2025, 2, 10), **spec)
+            if resolved:
+                resolve_alert(session=session, alert=alert)
+    dispose_engines()
+
+
+def test_history_keeps_cents_of_a_twenty_cent_stock_and_a_scale_free_footer(
+    capsys, tmp_path, monkeypatch
+):
+    import datetime as dt
+
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    day = dt.date
+    # A $0.20 stock of 2004 and the same stock at $130 in 2025: 1.9% and 1.5% errors.
+    forecasts = [
+        (day(2004, 12, 29), day(2004, 12, 30), 0.2000, 0.2050, 0.2012),
+        (day(2004, 12, 30), day(2004, 12, 31), 0.2012, 0.2050, 0.2012),
+        (day(2025, 2, 6), day(2025, 2, 7), 128.0, 132.0, 130.0),
+        (day(2025, 2, 7), day(2025, 2, 10), 130.0, 132.0, 130.0),
+        (day(2025, 2, 10), day(2025, 2, 11), 130.0, 131.0, None),
+    ]
+    _store(url, forecasts=forecasts, alerts=[])
+    assert main(["history", "--days", "10"]) == 0
+    out = capsys.readouterr().out
+    # Before: "0.20  0.20-0.21  0.20  0.00" for the 2004 rows.
+    old = [line for line in out.splitlines() if line.startswith("2004-")]
+    assert len(old) == 2 and "$0.2050 $0.1988-$0.2112 $0.2012 $0.0038" in old[1]
+    amounts = [amount for line in old for amount in re.findall(r"\$[\d.,]+", line)]
+    assert len(amounts) == 12 and all(re.fullmatch(r"\$0\.\d{4}", a) for a in amounts), amounts
+    assert "$132.00 $128.04-$135.96 $130.00   $2.00" in out
+    footer = out.strip().split("\n\n")[-1].replace("\n", " ")
+    # Relative RMSE (forecasting.monitoring.performance.relative_rmse): the error as a share of
+    # the last close, which pools a $0.20 and a $130 stock; a dollar RMSE would be $1.41.
+    assert footer.startswith("4 realized: RMSE 1.7% of the last close vs naive 0.8%"), footer
+    assert "$" not in footer and footer.endswith("; 1 waiting for their target day")
+    assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_alerts_fit_100_columns_and_all_shows_when_each_resolved(capsys, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'alerts.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    long = "Returns are 2.31x as volatile over the last 60 sessions as in the training years " * 2
+    alerts = [
+        {
+            "ticker": "NVDA",
+            "kind": "data_quality",
+            "severity": "warning",
+            "message": long,
+            "metric": "repeated_volume_sessions",
+        },
+        {
+            "ticker": "NVDA",
+            "kind": "performance_drift",
+            "severity": "critical",
+            "metric": "realized_rmse_ratio",
+            "message": "worse",
+            "resolved": True,
+        },
+    ]
+    _store(url, forecasts=[], alerts=alerts)
+    assert main(["alerts"]) == 0
+    open_only = capsys.readouterr().out
+    assert "repeated_volume_sessions" in open_only and "realized_rmse_ratio" not in open_only
+    assert "training years" in open_only
+    assert main(["alerts", "--all"]) == 0
+    everything = capsys.readouterr().out
+    for line in (open_only + everything).splitlines():
+        assert len(line) <= 100, line
+    assert everything.splitlines()[0].endswith("status (UTC)")
+    resolved = next(line for line in everything.splitlines() if "realized_rmse_ratio" in line)
+    assert re.search(r"resolved 20\d\d-\d\d-\d\d \d\d:\d\d$", resolved), resolved
+    still_open = next(line for line in everything.splitlines() if "repeated_volume" in line)
+    assert " open" in still_open
