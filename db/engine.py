@@ -22,6 +22,7 @@ from db.errors import (
     DatabaseReadOnlyError,
     DatabaseUnavailableError,
 )
+from db.schema_revision import from_newer_release, head_revision, is_known, outdated, revision_of
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSTGRES_CONNECT_TIMEOUT_S = 10
@@ -96,7 +97,7 @@ def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
     engine = engine or get_engine()
     # expire_on_commit=False: rows returned by repository functions stay readable afterwards.
     with (
-        translated_errors(engine.url),
+        translated_errors(engine.url, engine=engine),
         Session(engine, expire_on_commit=False) as session,
         session.begin(),
     ):
@@ -109,22 +110,48 @@ _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_FULL = 5, 6, 8, 13
 _PG_READ_ONLY = {"25006"}
 _PG_FULL = {"53100", "53200"}
 _PG_BUSY = {"55P03"}
+# undefined_table, undefined_column: a query of a newer schema than the database's.
+_PG_UNDEFINED = {"42P01", "42703"}
 
 
 @contextmanager
-def translated_errors(url: URL) -> Iterator[None]:
+def translated_errors(url: URL, *, engine: Engine | None = None) -> Iterator[None]:
     """Turn the driver errors a user can act on into one-line `DatabaseError`s.
 
-    The original error stays chained (``__cause__``) for the run's logs; the message has no SQL,
-    no parameters and no password.
+    With ``engine``, a table or column the query needs but the database lacks is looked into:
+    on a schema behind the code it becomes "run `nvda-forecast db upgrade`". The original error
+    stays chained (``__cause__``) for the run's logs; the message has no SQL, no parameters and
+    no password.
     """
     try:
         yield
     except DBAPIError as error:
         translated = database_error(error, url)
+        if translated is None and engine is not None and _undefined_object(error):
+            translated = schema_error(engine)
         if translated is None:
             raise
         raise translated from error
+
+
+def schema_error(engine: Engine) -> DatabaseError | None:
+    """Why a query can miss a table or column: the schema is behind (or ahead of) the code's.
+
+    None when the database is at the code's revision (the table was dropped by hand, or the
+    query is wrong: not something `db upgrade` mends) or its revision cannot be read.
+    """
+    try:
+        with engine.connect() as connection:
+            current = revision_of(connection)
+    except DBAPIError:
+        return None
+    head = head_revision()
+    if current == head:
+        return None
+    where = mask_url(engine.url)
+    if current is not None and not is_known(current):
+        return from_newer_release(where, current, head)
+    return outdated(where, current, head)
 
 
 def database_error(error: DBAPIError, url: URL) -> DatabaseError | None:
@@ -156,6 +183,14 @@ def database_error(error: DBAPIError, url: URL) -> DatabaseError | None:
             "run or a long transaction holds it: let it finish, then rerun"
         )
     return None
+
+
+def _undefined_object(error: DBAPIError) -> bool:
+    """Whether the query named a table or column the database does not have."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _PG_UNDEFINED
+    return str(error.orig).startswith(("no such table", "no such column"))
 
 
 def _create_engine(url: URL) -> Engine:

@@ -3,43 +3,32 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect
 
 from db.engine import get_engine, mask_url, translated_errors
-from db.errors import MigrationTargetError, SchemaMismatchError, SchemaOutdatedError
+from db.errors import MigrationTargetError, SchemaMismatchError
+from db.schema_revision import (
+    alembic_config,
+    from_newer_release,
+    head_revision,
+    is_known,
+    outdated,
+    revision_of,
+)
 
-_PACKAGE = Path(__file__).resolve().parent
 VERSION_TABLE = "alembic_version"
 _PLAIN_REVISION = re.compile(r"[0-9A-Za-z_]+")
 """A revision id as `db upgrade` takes it (not ``+1`` or ``branch@head``)."""
 
 
-def alembic_config() -> Config:
-    """The Alembic configuration shipped inside the package (works from a wheel too)."""
-    config = Config(str(_PACKAGE / "alembic.ini"))
-    config.set_main_option("script_location", str(_PACKAGE / "migrations"))
-    return config
-
-
-def head_revision() -> str:
-    """The revision the code expects."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    if head is None:
-        raise RuntimeError("no migrations found in db/migrations/versions")
-    return head
-
-
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at; None when it was never migrated."""
     with translated_errors(engine.url), engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return revision_of(connection)
 
 
 def upgrade(url: str, revision: str = "head") -> None:
@@ -63,8 +52,8 @@ def _check_upgrade(engine: Engine, revision: str) -> None:
     scripts = ScriptDirectory.from_config(alembic_config())
     where = mask_url(engine.url)
     current = current_revision(engine)
-    if current is not None and not _is_known(current):
-        raise _from_newer_release(where, current)
+    if current is not None and not is_known(current):
+        raise from_newer_release(where, current, head_revision())
     if revision in ("head", "heads") or not _PLAIN_REVISION.fullmatch(revision):
         return  # Alembic's own forms (+1, branch@head) are left to it
     try:
@@ -111,25 +100,9 @@ def ensure_schema(engine: Engine) -> str:
             )
         _run(engine, "upgrade", head)
         return head
-    if _is_known(current):
-        raise SchemaOutdatedError(
-            f"database at {where} is at revision {current}, the code needs {head}; "
-            "run `nvda-forecast db upgrade`"
-        )
-    raise _from_newer_release(where, current)
-
-
-def _from_newer_release(where: str, current: str) -> SchemaMismatchError:
-    return SchemaMismatchError(
-        f"database at {where} is at revision {current}, which this version of nvda-forecast "
-        f"does not know (it needs {head_revision()}); a newer release migrated it: upgrade "
-        "nvda-forecast"
-    )
-
-
-def _is_known(revision: str) -> bool:
-    scripts = ScriptDirectory.from_config(alembic_config())
-    return any(script.revision == revision for script in scripts.walk_revisions())
+    if is_known(current):
+        raise outdated(where, current, head)
+    raise from_newer_release(where, current, head)
 
 
 def _run(engine: Engine, direction: str, revision: str) -> None:

@@ -7,19 +7,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 import db.engine
-from db.engine import database_error, get_engine, normalize_url, unit_of_work
+from db.engine import database_error, get_engine, mask_url, normalize_url, unit_of_work
 from db.errors import (
     DatabaseBusyError,
     DatabaseFullError,
     DatabaseReadOnlyError,
     DatabaseUnavailableError,
+    SchemaOutdatedError,
 )
-from db.migrate import upgrade
-from db.repository import upsert_prices
+from db.migrate import head_revision, upgrade
+from db.repository import list_alerts, read_forecast_accuracy, upsert_prices
 
 
 def _one_line(error: BaseException) -> str:
@@ -91,3 +92,30 @@ def test_sqlite_locked_past_the_busy_timeout_is_a_retryable_one_line_error(
     assert "stayed locked by another process for 0.2 s" in _one_line(raised.value)
     # Busy is "unavailable": the flow's I/O tasks retry it (tests/flows/test_errors.py).
     assert isinstance(raised.value, DatabaseUnavailableError)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda session: read_forecast_accuracy(session=session, ticker="NVDA", limit=5),
+        lambda session: list_alerts(session=session, include_resolved=True),
+    ],
+    ids=["history", "alerts"],
+)
+def test_reading_a_database_behind_the_code_says_run_db_upgrade(database_url, read):
+    upgrade(database_url, "0002")
+    engine = get_engine(database_url)
+    with pytest.raises(SchemaOutdatedError) as raised, unit_of_work(engine) as session:
+        read(session)
+    message = _one_line(raised.value)
+    assert message == (
+        f"database at {mask_url(engine.url)} is at schema revision 0002, this version of "
+        f"nvda-forecast needs {head_revision()}; run `nvda-forecast db upgrade`"
+    )
+
+
+def test_a_missing_table_at_the_head_revision_is_left_as_it_is(database_url):
+    upgrade(database_url)
+    engine = get_engine(database_url)
+    with pytest.raises(DBAPIError), unit_of_work(engine) as session:
+        session.execute(text("SELECT * FROM no_such_table"))

@@ -93,7 +93,7 @@ def test_ensure_schema_refuses_a_database_that_is_behind(engine: Engine, monkeyp
     with pytest.raises(SchemaOutdatedError) as raised:
         ensure_schema(engine)
     message = str(raised.value)
-    assert f"is at revision {stored}, the code needs 9999" in message
+    assert f"is at schema revision {stored}, this version of nvda-forecast needs 9999" in message
     assert "nvda-forecast db upgrade" in message
 
 
@@ -296,5 +296,5 @@ def test_upgrade_to_an_unknown_revision_is_one_line(engine: Engine) -> None:
 def test_upgrade_of_a_database_from_a_newer_release_is_one_line(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = 'fffffff'"))
-    with pytest.raises(SchemaMismatchError, match="at revision fffffff, which this version"):
+    with pytest.raises(SchemaMismatchError, match="at schema revision fffffff, which this version"):
         upgrade(engine.url.render_as_string(hide_password=False))
