@@ -39,13 +39,20 @@ def normalize_ticker(text: str) -> str:
 
 
 def read_watchlist(path: Path) -> list[str]:
-    """Tickers from a file: one a line, ``#`` starts a comment, blank lines ignored."""
+    """Tickers from a file: one a line, ``#`` starts a comment, blank lines ignored.
+
+    A byte order mark (Notepad's "UTF-8 with BOM") is no part of the first ticker.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as error:
         raise ConfigurationError(
             f"cannot read the watchlist {path}: {error.strerror or error}; give a text file "
             "with one ticker a line"
+        ) from None
+    except UnicodeDecodeError:  # e.g. UTF-16, what Windows PowerShell 5 writes with `>`
+        raise ConfigurationError(
+            f"the watchlist {path} is not UTF-8 text; save it as UTF-8 with one ticker a line"
         ) from None
     tickers = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     tickers = [ticker for ticker in tickers if ticker]

@@ -1,7 +1,7 @@
 import pytest
 
 from forecasting.errors import ConfigurationError
-from forecasting.tickers import normalize_ticker
+from forecasting.tickers import normalize_ticker, read_watchlist, resolve_tickers
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,27 @@ def test_what_is_not_a_ticker_is_a_one_line_configuration_error(typed):
         f"{typed!r} is not a ticker symbol; use letters, digits and . - ^ = (e.g. NVDA, BRK-B)"
     )
     assert "\n" not in message
+
+
+def test_a_watchlist_saved_with_a_byte_order_mark_reads_its_first_ticker(tmp_path):
+    # Notepad's "UTF-8 with BOM": the first line was '\ufeffnvda', "not a ticker symbol".
+    path = tmp_path / "watchlist.txt"
+    path.write_bytes("nvda\r\n# chips\r\namd  # a comment\r\n\r\n".encode("utf-8-sig"))
+    assert resolve_tickers(read_watchlist(path)) == ["NVDA", "AMD"]
+
+
+def test_a_watchlist_of_only_comments_is_one_line(tmp_path):
+    path = tmp_path / "watchlist.txt"
+    path.write_text("\ufeff# nothing yet\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="names no ticker"):
+        read_watchlist(path)
+
+
+def test_a_watchlist_in_utf16_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "watchlist.txt"
+    path.write_text("NVDA\nAMD\n", encoding="utf-16")  # Windows PowerShell 5's `>`
+    with pytest.raises(ConfigurationError) as raised:
+        read_watchlist(path)
+    assert str(raised.value) == (
+        f"the watchlist {path} is not UTF-8 text; save it as UTF-8 with one ticker a line"
+    )
