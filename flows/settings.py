@@ -22,10 +22,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from flows.webhook_url import mask_url, webhook_url_problem
 from forecasting.config import DriftConfig, FeatureConfig, ServingConfig, TrainingConfig
 from forecasting.errors import ConfigurationError
+from forecasting.tickers import normalize_ticker
 
 
 def default_data_dir() -> Path:
@@ -111,9 +114,34 @@ class Settings(BaseSettings):
     @field_validator("tickers", mode="before")
     @classmethod
     def _split_tickers(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+        if not isinstance(value, str):
+            return value
+        tickers = tuple(part.strip() for part in value.split(",") if part.strip())
+        if value.strip() and not tickers:  # ' , ' silently meant the single --ticker (NVDA)
+            raise PydanticCustomError(
+                "no_ticker",
+                "it names no ticker; give comma-separated symbols (NVDA,AMD) or leave it empty "
+                "for the single --ticker",
+            )
+        return tickers
+
+    @field_validator("tickers", mode="after")
+    @classmethod
+    def _normalize_tickers(cls, tickers: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return tuple(normalize_ticker(ticker) for ticker in tickers)
+        except ConfigurationError as error:
+            raise PydanticCustomError("ticker", "{reason}", {"reason": str(error)}) from None
+
+    @field_validator("alert_webhook_url", mode="after")
+    @classmethod
+    def _check_webhook_url(cls, url: SecretStr) -> SecretStr:
+        # A secret read from a file (Docker, Kubernetes) ends with a newline: the blanks around
+        # the URL go; anything else that httpx would refuse at the first alert fails here.
+        text = url.get_secret_value().strip()
+        if text and (problem := webhook_url_problem(text)):
+            raise PydanticCustomError("webhook_url", "{problem}", {"problem": problem})
+        return SecretStr(text)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -123,6 +151,10 @@ class Settings(BaseSettings):
         if not self.artifact_root:
             self.artifact_root = str(self.data_dir / "models")
         return self
+
+
+SECRET_URLS = ("alert_webhook_url",)
+"""Settings whose value is a URL with a secret in it: an error shows them masked."""
 
 
 @lru_cache(maxsize=1)
@@ -148,7 +180,10 @@ def describe_invalid(error: ValidationError) -> str:
         name = "__".join(location)
     else:
         name = Settings.model_config["env_prefix"] + "__".join(location).upper()
-    value = f"={first['input']!r}" if not isinstance(first["input"], dict) else ""
+    shown = first["input"]
+    if isinstance(shown, str) and location[0] in SECRET_URLS:
+        shown = mask_url(shown.strip())  # the value names the setting, never its secret
+    value = f"={shown!r}" if not isinstance(shown, dict) else ""
     return (
         f"setting {name}{value} is invalid: {first['msg']}{more}; fix it in the environment or .env"
     )
