@@ -16,9 +16,21 @@ from forecasting.errors import RateLimitedError, SourceUnavailableError
 
 TRANSIENT_ERRORS = (RateLimitedError, SourceUnavailableError, DatabaseUnavailableError, OSError)
 # OS errors that waiting does not cure: a full disk or quota, a read-only file system, a
-# missing permission. Retrying them only delays the one-line error by a minute.
+# missing permission, a path that cannot be a file (a folder or a file in its way, a symlink
+# loop, a name too long). Retrying them only delays the one-line error by a minute.
 PERMANENT_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT}
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOENT,
+        errno.EISDIR,
+        errno.ENOTDIR,
+        errno.ELOOP,
+        errno.ENAMETOOLONG,
+    }
 )
 
 

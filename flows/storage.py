@@ -55,6 +55,11 @@ def _publish(content: bytes, uri: str) -> None:
     if _is_local(uri):
         target = _local_path(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists() and not target.is_file():
+            raise ModelArtifactError(
+                f"{uri} is {_not_a_file(target)}, not a file; remove it, then rerun "
+                "(the model file is written there)"
+            )
         # Write beside it, then rename: a crash or a full disk never leaves a truncated file
         # under the final name, and the partial file is removed.
         partial = target.with_suffix(".keras.partial")
@@ -76,6 +81,15 @@ def _publish(content: bytes, uri: str) -> None:
 
 def read_stored_model(uri: str, *, sha256: str) -> SavedModel:
     """The model file at ``uri`` as a :class:`SavedModel`, its sha256 checked."""
+    if _is_local(uri):
+        path = _local_path(uri)
+        if path.exists() and not path.is_file():
+            # Permanent: reading it again cannot help. It comes back as the champion's error at
+            # once (no retry), and the pipeline retires the champion and retrains.
+            raise ModelArtifactError(
+                f"model file {uri} is {_not_a_file(path)}, not a file; remove or move it "
+                f"away, then {RETRAIN_HINT} (a retrain writes a new file, it does not read this)"
+            )
     try:
         if _is_local(uri):
             content = _local_path(uri).read_bytes()
@@ -87,8 +101,23 @@ def read_stored_model(uri: str, *, sha256: str) -> SavedModel:
             f"model file {uri} is missing from the artifact root; check "
             f"NVDA_FORECAST_ARTIFACT_ROOT or {RETRAIN_HINT}"
         ) from None
+    except (IsADirectoryError, NotADirectoryError) as error:
+        problem = (
+            "is a folder, not a file"
+            if isinstance(error, IsADirectoryError)
+            else ("has a file where a folder of its path should be")
+        )
+        raise ModelArtifactError(
+            f"model file {uri} {problem}; remove or move it away, then {RETRAIN_HINT} "
+            "(a retrain writes a new file, it does not read this)"
+        ) from None
     check_sha256(content, sha256, source=uri)
     return SavedModel(content, sha256.lower())
+
+
+def _not_a_file(path: Path) -> str:
+    """What stands at ``path`` instead of a regular file."""
+    return "a folder" if path.is_dir() else "not a regular file (a device, socket or pipe)"
 
 
 def load_stored_model(uri: str, *, sha256: str) -> keras.Model:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+from pathlib import Path
 
 import fsspec
 import numpy as np
 import pytest
 
+from flows.retry import is_transient
 from flows.storage import load_stored_model, read_stored_model, remove_model, store_model
 from forecasting.errors import ModelArtifactError
 from forecasting.model import SavedModel, build_model, set_seed
@@ -92,3 +94,37 @@ def test_a_failed_remote_write_leaves_no_object(saved, monkeypatch):
     with pytest.raises(ModelArtifactError, match="no space left"):
         store_model(saved, root="memory://full/models", ticker="NVDA", as_of=AS_OF, kind="retrain")
     assert not fsspec.filesystem("memory").glob("/full/models/**/*.keras")
+
+
+def test_a_folder_at_the_model_path_is_one_line_at_once(tmp_path, saved):
+    """A folder where the champion's file should be is a broken artifact, not a transient error:
+    the pipeline retires the champion and retrains instead of retrying the read for a minute."""
+    uri = store_model(saved, root=str(tmp_path / "models"), ticker="NVDA", as_of=AS_OF, kind="x")
+    Path(uri).unlink()
+    Path(uri).mkdir()
+    with pytest.raises(ModelArtifactError) as raised:
+        read_stored_model(uri, sha256=saved.sha256)
+    message = str(raised.value)
+    assert message.startswith(f"model file {uri} is a folder, not a file;")
+    assert "retrain" in message and "\n" not in message
+
+
+def test_a_folder_at_a_new_model_s_path_is_one_line(tmp_path, saved):
+    root = tmp_path / "models"
+    name = f"NVDA/{AS_OF.isoformat()}-retrain-{saved.sha256[:12]}.keras"
+    (root / name).mkdir(parents=True)
+    with pytest.raises(ModelArtifactError, match="is a folder, not a file; remove it"):
+        store_model(saved, root=str(root), ticker="NVDA", as_of=AS_OF, kind="retrain")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        IsADirectoryError(errno.EISDIR, "Is a directory"),
+        NotADirectoryError(errno.ENOTDIR, "Not a directory"),
+        OSError(errno.ELOOP, "Too many levels of symbolic links"),
+        OSError(errno.ENAMETOOLONG, "File name too long"),
+    ],
+)
+def test_a_path_that_cannot_be_a_file_is_not_retried(error):
+    assert is_transient(error) is False
