@@ -133,3 +133,43 @@ def test_a_ticker_held_elsewhere_makes_the_many_ticker_run_take_none_and_not_wai
                 assert active_slots("FREE") == {"FREE": 1}
         assert time.perf_counter() - started < 10
     assert active_slots("FREE", "BUSY") == {"FREE": 0, "BUSY": 0}
+
+
+def test_a_ticker_still_taken_logs_no_prefect_error_line_before_its_own(prefect_server):
+    """The command's stderr held Prefect's ERROR line ("Service 'ConcurrencySlotAcquisition...'
+    failed to process item") above the one-line error: two lines for one fact. Both outcomes
+    Prefect logs that way (a timed-out wait, a one-try acquisition refused) are handled here."""
+    import logging
+
+    from flows.concurrency import TickerBusyError
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record):
+            self.records.append(record)
+
+    from prefect import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    name = ensure_ticker_limit("NOISY")
+    with get_client(sync_client=True) as client:  # taken by a run Prefect alone knows of
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=1))
+    kept = Keep()
+    prefect_logger = logging.getLogger("prefect._internal.concurrency")
+    prefect_logger.addHandler(kept)
+    try:
+        with pytest.raises(TickerBusyError), ticker_guard("NOISY", timeout_seconds=1.0):
+            pass
+        with tickers_held(["NOISY", "QUIET"]) as held:
+            assert not held
+        time.sleep(0.5)  # the service logs from its own thread
+    finally:
+        prefect_logger.removeHandler(kept)
+        with get_client(sync_client=True) as client:
+            update = GlobalConcurrencyLimitUpdate(active_slots=0)
+            client.update_global_concurrency_limit(name, update)
+    errors = [r.getMessage() for r in kept.records if r.levelno >= logging.ERROR]
+    assert errors == []
