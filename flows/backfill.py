@@ -8,26 +8,26 @@ the backfill with one line naming it, and the days before it stay stored.
 """
 
 import datetime as dt
+import math
 import time
 from collections import Counter
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
+import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import (
-    create_markdown_artifact,
-    create_progress_artifact,
-    update_progress_artifact,
-)
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from db.engine import get_engine, unit_of_work
-from db.repository import read_predictions
+from db.repository import read_forecast_accuracy, read_predictions
 from flows.concurrency import ticker_guard
 from flows.errors import ACTIONABLE
 from flows.pipeline import forecast_day
+from flows.presentation.report import money, publish_backfill_report, score_line
 from flows.retry import io_task
+from flows.run_names import backfill_run_name
 from flows.settings import Settings, get_settings
 from flows.tasks import open_store
 from forecasting.errors import NvdaForecastError
@@ -59,11 +59,23 @@ class BackfillSummary:
     seconds: float = 0.0
     step_seconds: dict[str, float] = field(default_factory=dict)
     """Wall time per pipeline step, summed over the sessions that ran."""
+    alerts_opened: tuple[str, ...] = ()
+    """The alerts the sessions that ran opened: ``2005-01-06 warning data_drift: message``."""
+    realized: int = 0
+    """The range's stored forecasts whose target close has arrived, and how they scored."""
+    rmse: float | None = None
+    naive_rmse: float | None = None
+    direction: float | None = None
+    inside_80: float | None = None
+    inside_95: float | None = None
+    price_level: float | None = None
+    """A typical close of the range: how many decimals its money needs ($0.20 stocks)."""
 
     def to_dict(self) -> dict:
         """A JSON-friendly dict (dates as ISO strings)."""
         values = asdict(self)
         values["start"], values["end"] = self.start.isoformat(), self.end.isoformat()
+        values["alerts_opened"] = list(self.alerts_opened)
         return values
 
     def to_text(self) -> str:
@@ -78,7 +90,10 @@ class BackfillSummary:
             f"{self.ran} sessions run, {self.skipped} already stored, of {self.sessions}",
             f"  {self.seconds:.0f} s ({per:.1f} s a session): {steps or 'nothing ran'}",
             f"  models: {_counts(self.actions)}; served by: {_counts(self.served_by)}",
+            f"  forecasts: {score_line(self)}",
+            f"  alerts opened during the range: {len(self.alerts_opened) or 'none'}",
         ]
+        lines += [f"    {line}" for line in self.alerts_opened]
         return "\n".join(lines)
 
 
@@ -104,7 +119,8 @@ def stored_sessions(database_url: str, ticker: str, start: dt.date, end: dt.date
     return {day for day in days if start <= day <= end}
 
 
-@flow(name="backfill", flow_run_name="{ticker}-{start}-{end}", timeout_seconds=24 * 3600)
+# "NVDA backfill 2025-01-02..2025-01-31"
+@flow(name="backfill", flow_run_name=backfill_run_name, timeout_seconds=24 * 3600)
 def backfill(
     ticker: str = "NVDA",
     source: str = "yahoo",
@@ -155,16 +171,31 @@ def backfill_ticker(
     sessions = sessions_in_range(source, ticker, start, end, adjust_splits)
     if not sessions:
         raise BackfillError(f"{source} has no {ticker} sessions from {start} to {end}")
-    done = set() if redo else stored_sessions(database_url, ticker, start, end)
-    progress = create_progress_artifact(0.0, key=f"{ticker.lower()}-backfill-progress")
+    title = f"{ticker} backfill {start} .. {end}"
+    progress = create_progress_artifact(
+        0.0,
+        key=f"{ticker.lower()}-backfill-progress",
+        description=f"{title}: {len(sessions)} sessions, waiting for the ticker's slot",
+    )
     actions, served_by, steps = Counter(), Counter(), Counter()
-    started, ran = time.perf_counter(), 0
+    opened: list[str] = []
+    started, ran, shown = time.perf_counter(), 0, -1
     # The ticker's daily runs wait while the backfill holds its slot (flows/concurrency.py);
     # a many-ticker backfill may hold it already (``guard=False``).
     with ticker_guard(ticker) if guard else nullcontext():
+        # Read after taking the slot: a run that held it may have stored sessions meanwhile.
+        done = set() if redo else stored_sessions(database_url, ticker, start, end)
         for index, day in enumerate(sessions, start=1):
             if day in done:
                 continue
+            # At most one update a percent: each update is an event in the UI's feed.
+            if (percent := 100 * (index - 1) // len(sessions)) != shown:
+                shown = percent
+                update_progress_artifact(
+                    progress,
+                    float(percent),
+                    f"{ticker} backfill: session {index} of {len(sessions)} ({day})",
+                )
             try:
                 summary, _ = forecast_day(
                     database_url,
@@ -185,10 +216,15 @@ def backfill_ticker(
             actions[summary.action] += 1
             served_by[summary.served_by] += 1
             steps.update(summary.step_seconds)
+            opened += [
+                f"{day} {alert.severity} {alert.kind}: {alert.message}"
+                for alert in summary.alerts
+                if alert.is_new
+            ]
             line = f"{day}: {summary.action}, {summary.served_by} serves "
-            line += f"{summary.predicted_close:.2f}"
-            update_progress_artifact(progress, 100.0 * index / len(sessions), line)
+            line += money(summary.predicted_close, like=summary.base_close)
             logger.info("%d/%d %s", index, len(sessions), line)
+    accuracy = range_accuracy(database_url, ticker, start, end)
     result = BackfillSummary(
         ticker=ticker,
         source=source,
@@ -201,11 +237,48 @@ def backfill_ticker(
         served_by=dict(served_by),
         seconds=time.perf_counter() - started,
         step_seconds={name: round(value, 2) for name, value in steps.items()},
+        alerts_opened=tuple(opened),
+        **scores(accuracy),
     )
-    update_progress_artifact(progress, 100.0, "finished")
-    create_markdown_artifact(
-        f"# {ticker} backfill {start} .. {end}\n\n```\n{result.to_text()}\n```\n",
-        key=f"{ticker.lower()}-backfill-summary",
-        description=f"{ticker} backfill {start} .. {end}",
+    update_progress_artifact(
+        progress,
+        100.0,
+        f"{title}: finished, {ran} sessions run, {len(sessions) - ran} already stored",
     )
+    publish_backfill_report(result, accuracy)
     return result
+
+
+@io_task
+def range_accuracy(database_url: str, ticker: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The range's served forecasts with the closes that arrived, oldest first."""
+    with unit_of_work(get_engine(database_url)) as session:
+        frame = read_forecast_accuracy(session=session, ticker=ticker, since=start)
+    if frame.empty:
+        return frame
+    as_of = pd.to_datetime(frame["as_of_date"]).dt.date
+    return frame[as_of <= end].reset_index(drop=True)
+
+
+def scores(accuracy: pd.DataFrame) -> dict:
+    """How the range's realized forecasts scored (BackfillSummary's fields)."""
+    if accuracy.empty:
+        return {}
+    level = float(accuracy["base_close"].astype(float).median())
+    realized = accuracy.dropna(subset=["actual_close"])
+    if realized.empty:
+        return {"price_level": level}
+
+    def share(column: str) -> float | None:
+        values = realized[column].dropna().astype(float)
+        return float(values.mean()) if len(values) else None
+
+    return {
+        "realized": len(realized),
+        "rmse": math.sqrt(float((realized["error"].astype(float) ** 2).mean())),
+        "naive_rmse": math.sqrt(float((realized["naive_error"].astype(float) ** 2).mean())),
+        "direction": share("direction_hit"),
+        "inside_80": share("inside_80"),
+        "inside_95": share("inside_95"),
+        "price_level": level,
+    }

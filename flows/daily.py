@@ -8,6 +8,7 @@ from prefect.runtime import flow_run
 from flows.concurrency import ticker_guard
 from flows.pipeline import forecast_day
 from flows.presentation.report import publish_report
+from flows.run_names import daily_run_name, day_name, rename_flow_run
 from flows.settings import get_settings
 from flows.summary import RunSummary
 from flows.tasks import open_store
@@ -18,7 +19,8 @@ from forecasting.tickers import normalize_ticker
 
 @flow(
     name="daily-forecast",
-    flow_run_name="{ticker}-{source}",
+    # "NVDA 2025-02-11", or "NVDA latest" until the data names the day (renamed below).
+    flow_run_name=daily_run_name,
     timeout_seconds=3600,
     on_failure=[record_failed_run],
 )
@@ -45,5 +47,7 @@ def daily_forecast(
             flow_run_id=flow_run.id,
             adjust_splits=adjust_splits,
         )
+    if as_of is None or summary.as_of != as_of:
+        rename_flow_run(flow_run.id, day_name(ticker, summary.as_of))
     publish_report(summary, record)
     return summary

@@ -37,7 +37,15 @@ from flows.backfill import BackfillSummary, backfill_ticker
 from flows.concurrency import ticker_guard, tickers_held
 from flows.errors import ACTIONABLE
 from flows.pipeline import forecast_day
-from flows.presentation.report import publish_report
+from flows.presentation.report import fleet_table, publish_report
+from flows.run_names import (
+    backfill_task_name,
+    fleet_backfill_run_name,
+    fleet_day_name,
+    fleet_forecast_run_name,
+    rename_flow_run,
+    ticker_task_name,
+)
 from flows.settings import Settings, get_settings
 from flows.summary import RunSummary
 from flows.tasks import open_store
@@ -209,7 +217,7 @@ def runner_for(settings: Settings, kind: str | None = None) -> TaskRunner:
     )
 
 
-@task(name="forecast-ticker", task_run_name="forecast-{job.ticker}", cache_policy=NO_CACHE)
+@task(name="forecast-ticker", task_run_name=ticker_task_name, cache_policy=NO_CACHE)
 def forecast_ticker(job: TickerJob, parent_run_id: str | None) -> RunSummary:
     """One ticker's daily run, as `nvda-forecast run --ticker` would do it."""
     settings = replace_database(get_settings(), job.database_url)
@@ -229,7 +237,7 @@ def forecast_ticker(job: TickerJob, parent_run_id: str | None) -> RunSummary:
     return summary
 
 
-@task(name="backfill-ticker", task_run_name="backfill-{job.ticker}", cache_policy=NO_CACHE)
+@task(name="backfill-ticker", task_run_name=backfill_task_name, cache_policy=NO_CACHE)
 def backfill_one(job: TickerJob, parent_run_id: str | None) -> BackfillSummary:
     """One ticker's backfill, sessions in order, as `nvda-forecast backfill --ticker` does it."""
     settings = replace_database(get_settings(), job.database_url)
@@ -304,15 +312,16 @@ def _finish(outcomes: list[TickerOutcome], started: float, what: str) -> FleetSu
         seconds=round(time.perf_counter() - started, 1),
         flow_run_id=flow_run.id,
     )
-    rows = [
-        {"ticker": o.ticker, "outcome": "ok" if o.ok else "failed", "detail": o.line()}
-        for o in outcomes
-    ]
+    # Each ticker's forecast, 95% interval and open alerts: "ok" only with none open.
     create_table_artifact(
-        rows,
+        fleet_table(outcomes),
         key=f"fleet-{what}",
         description=f"{what}: {summary.to_text().splitlines()[0]}",
     )
+    days = {o.summary.as_of for o in outcomes if isinstance(o.summary, RunSummary)}
+    if what == "forecast" and len(days) == 1 and flow_run.parameters.get("as_of") is None:
+        # A live run learns its as-of date from the data: "NVDA, AVGO 2025-02-11".
+        rename_flow_run(flow_run.id, fleet_day_name([o.ticker for o in outcomes], days.pop()))
     if summary.failed:
         # The parent run shows Failed in the UI, naming the tickers; the summary stays its data.
         return Failed(
@@ -343,7 +352,7 @@ def default_task_runner() -> TaskRunner:
 
 @flow(
     name="fleet-forecast",
-    flow_run_name="{source}-{as_of}",
+    flow_run_name=fleet_forecast_run_name,
     timeout_seconds=6 * 3600,
     task_runner=default_task_runner(),
 )
@@ -361,7 +370,7 @@ def fleet_forecast(
 
 @flow(
     name="fleet-backfill",
-    flow_run_name="{source}-{start}-{end}",
+    flow_run_name=fleet_backfill_run_name,
     timeout_seconds=24 * 3600,
     task_runner=default_task_runner(),
 )

@@ -9,6 +9,7 @@ import pandas as pd
 from db.engine import get_engine, mask_url, unit_of_work
 from db.migrate import current_revision
 from db.repository import list_alerts, read_forecast_accuracy
+from flows.presentation.money import decimals_for
 from flows.settings import get_settings
 from forecasting.errors import NvdaForecastError
 
@@ -23,8 +24,12 @@ def _engine_with_schema():
     return engine
 
 
-def _money(value: float | None) -> str:
-    return "" if value is None or pd.isna(value) else f"{value:,.2f}"
+def _money(value: float | None, like: float | None = None) -> str:
+    # A $0.20 stock keeps four significant digits ("0.2034", not "0.20"); ``like`` sizes an
+    # error by its price.
+    if value is None or pd.isna(value):
+        return ""
+    return f"{value:,.{decimals_for(like if like is not None else value)}f}"
 
 
 def _flag(value) -> str:
@@ -37,19 +42,24 @@ def forecast_history_table(*, ticker: str, days: int) -> str:
         frame = read_forecast_accuracy(session=session, ticker=ticker, limit=days)
     if frame.empty:
         return f"No forecasts for {ticker} yet: run `nvda-forecast run --ticker {ticker}`."
+    likes = frame["base_close"].astype(float).tolist()
+
+    def money(column: str) -> list[str]:
+        return [_money(v, like) for v, like in zip(frame[column], likes, strict=True)]
+
     table = pd.DataFrame(
         {
             "as of": frame["as_of_date"].astype(str),
             "target": frame["target_date"].astype(str),
-            "forecast": frame["predicted_close"].map(_money),
+            "forecast": money("predicted_close"),
             "80% interval": [
-                f"{_money(low)}-{_money(high)}"
-                for low, high in zip(frame["lower_80"], frame["upper_80"], strict=True)
+                f"{_money(low, like)}-{_money(high, like)}"
+                for low, high, like in zip(frame["lower_80"], frame["upper_80"], likes, strict=True)
             ],
-            "actual": frame["actual_close"].map(_money),
-            "error": frame["error"].map(_money),
+            "actual": money("actual_close"),
+            "error": money("error"),
             "abs % err": frame["abs_pct_error"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
-            "naive error": frame["naive_error"].map(_money),
+            "naive error": money("naive_error"),
             "direction": frame["direction_hit"].map(_flag),
             "in 80%": frame["inside_80"].map(_flag),
             "in 95%": frame["inside_95"].map(_flag),
@@ -66,11 +76,13 @@ def _history_footer(frame: pd.DataFrame) -> str:
         return f"No realized forecasts yet ({pending} waiting for their target day)."
     rmse = math.sqrt((realized["error"].astype(float) ** 2).mean())
     naive_rmse = math.sqrt((realized["naive_error"].astype(float) ** 2).mean())
+    like = float(realized["base_close"].astype(float).median())
     hits = realized["direction_hit"].astype("float").mean()
     inside_80 = realized["inside_80"].astype("float").mean()
     inside_95 = realized["inside_95"].astype("float").mean()
     return (
-        f"{len(realized)} realized: RMSE ${rmse:,.2f} vs naive ${naive_rmse:,.2f}, "
+        f"{len(realized)} realized: RMSE ${_money(rmse, like)} "
+        f"vs naive ${_money(naive_rmse, like)}, "
         f"direction {hits:.0%}, inside 80% {inside_80:.0%}, inside 95% {inside_95:.0%}"
         + (f"; {pending} waiting for their target day" if pending else "")
     )

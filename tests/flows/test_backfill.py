@@ -118,3 +118,89 @@ def test_a_range_without_sessions_is_one_clear_line(flow_settings):
         backfill(ticker="NVDA", source="sample", start=dt.date(2030, 1, 2), end=dt.date(2030, 1, 9))
     with pytest.raises(BackfillError, match="--from <= --to"):
         backfill(ticker="NVDA", source="sample", start=END, end=START)
+
+
+def test_a_backfill_that_waited_for_the_slot_reads_what_the_other_run_stored(
+    flow_settings, monkeypatch
+):
+    """Two identical backfills, the second waiting for the first's slot: it runs nothing."""
+    from contextlib import contextmanager
+
+    import flows.backfill
+    from flows.backfill import backfill_ticker
+    from flows.settings import get_settings
+
+    end = dt.date(2005, 1, 5)
+    first: list = []
+
+    @contextmanager
+    def slot_taken_meanwhile(ticker, **_):
+        # While this run waits for the slot, another identical backfill stores every session.
+        first.append(
+            backfill_ticker(
+                flow_settings,
+                get_settings(),
+                ticker=ticker,
+                source="sample",
+                start=START,
+                end=end,
+                mode="auto",
+                redo=False,
+                adjust_splits=False,
+                flow_run_id=None,
+                guard=False,
+            )
+        )
+        yield
+
+    monkeypatch.setattr(flows.backfill, "ticker_guard", slot_taken_meanwhile)
+    second = backfill(ticker="NVDA", source="sample", start=START, end=end)
+
+    assert first[0].ran == 3
+    assert (second.ran, second.skipped) == (0, 3)
+
+
+def test_a_backfill_shows_its_session_count_what_it_forecast_how_it_scored_and_alerts(
+    flow_settings, monkeypatch, inject_findings
+):
+    import flows.backfill
+    import flows.presentation.report as report
+    from forecasting.monitoring.alerting import Finding
+
+    progress: list[tuple[float, str | None]] = []
+    markdown: list[tuple[str, dict]] = []
+    monkeypatch.setattr(
+        flows.backfill,
+        "create_progress_artifact",
+        lambda value, key=None, description=None: progress.append((value, description)) or "id",
+    )
+    monkeypatch.setattr(
+        flows.backfill,
+        "update_progress_artifact",
+        lambda _, value, description=None: progress.append((value, description)),
+    )
+    monkeypatch.setattr(
+        report, "create_markdown_artifact", lambda text, **options: markdown.append((text, options))
+    )
+    inject_findings(
+        [Finding("data_drift", "ks_p_value", 1e-4, 0.01, True, "warning", "returns moved")]
+    )
+    end = dt.date(2005, 1, 5)
+    summary = backfill(ticker="NVDA", source="sample", start=START, end=end)
+
+    # One progress artifact, naming the session it is on and the count.
+    descriptions = [description for _, description in progress if description]
+    assert "NVDA backfill: session 2 of 3 (2005-01-04)" in descriptions
+    # A summary of what was forecast and how it scored, with a chart, not only timings.
+    ((text, _options),) = [m for m in markdown if m[1]["key"] == "nvda-backfill-summary"]
+    assert "![NVDA forecast vs realized](data:image/png;base64," in text
+    assert "| 2005-01-03 | 2005-01-04 | $" in text
+    assert "realized: RMSE $" in text
+    assert "returns moved" in text
+    # The terminal summary names the alerts the range opened.
+    (drift,) = [line for line in summary.alerts_opened if "returns moved" in line]
+    assert drift.startswith("2005-01-03 warning data_drift: ")
+    text = summary.to_text()
+    assert f"alerts opened during the range: {len(summary.alerts_opened)}" in text
+    assert drift in text
+    assert summary.realized == 2 and "2 realized: RMSE $" in summary.to_text()

@@ -287,3 +287,13 @@ def test_an_open_drift_alert_makes_the_next_run_retrain_once(flow_settings, inje
     # The alert may stay open, but the retrain answered it: no retrain every day.
     after = daily_forecast(ticker="NVDA", source="sample", as_of=dt.date(2005, 1, 21))
     assert after.action == "finetune"
+
+
+def test_a_live_run_is_named_by_its_ticker_and_the_as_of_day_its_data_gave(flow_settings):
+    from prefect import get_client
+
+    summary = daily_forecast(ticker="nvda", source="sample")
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(summary.flow_run_id)
+    # Not "NVDA-sample": the day the run forecast from, learnt from the data.
+    assert run.name == f"NVDA {summary.as_of.isoformat()}"

@@ -23,5 +23,6 @@ def test_the_chart_artifact_shows_the_image_not_its_data_url(flow_settings):
     (chart,) = [a for a in artifacts if str(a.flow_run_id) == summary.flow_run_id]
     # An image artifact's page prints its URL as text: ~100 kB of base64 across the page.
     assert chart.type == "markdown"
-    assert chart.data.startswith("![NVDA: truth vs prediction over the test window](data:image/png")
+    assert chart.data.startswith("![NVDA: truth vs prediction, ")
+    assert f"and the forecast for {summary.target_date}](data:image/png" in chart.data
     assert chart.data.endswith(")") and chart.data.count("data:") == 1
