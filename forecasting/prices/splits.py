@@ -60,7 +60,7 @@ class Split:
     @property
     def label(self) -> str:
         """``"4:1"``, ``"3:2"``, ``"1:10"``."""
-        fraction = Fraction(self.ratio).limit_denominator(20)
+        fraction = Fraction(self.ratio).limit_denominator(1000)
         return f"{fraction.numerator}:{fraction.denominator}"
 
     def __str__(self) -> str:

@@ -1,5 +1,6 @@
 import datetime as dt
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -7,6 +8,7 @@ import pytest
 
 from forecasting.calendar import trading_days
 from forecasting.errors import PriceValidationError
+from forecasting.prices.price_files import LINE_NUMBERS, SPLITS, read_price_csv
 from forecasting.prices.validation import PRICE_COLUMNS, validate_prices
 
 UTC = dt.UTC
@@ -297,3 +299,147 @@ def test_missing_sessions_are_logged(caplog):
 def test_line_numbers_must_match_the_rows():
     with pytest.raises(ValueError, match="lines has 2 entries"):
         check(bars(), lines=[2, 3])
+
+
+# Plausibility: values and moves no real share makes (issue 26: a high of 1e308 and a one-day
+# x100 bar were stored and trained on).
+
+BUNDLED = sorted((Path(__file__).parents[2] / "forecasting" / "data").glob("*.csv.gz"))
+SHARED = Path("/work/shared/data")
+
+
+def scale_row(frame: pd.DataFrame, day: str, factor: float) -> pd.DataFrame:
+    """The bar of ``day`` with every price multiplied by ``factor`` (a value in another unit)."""
+    frame = frame.copy()
+    frame.loc[day, ["open", "high", "low", "close", "adj_close"]] *= factor
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("high", 1e308, "high 1e+308 is beyond any real share price (over 1e+07)"),
+        ("adj_close", 5e9, "adj_close 5e+09 is beyond any real share price (over 1e+07)"),
+        ("volume", 1e300, "volume 1e+300 is beyond any real session's trading (over 1e+12 "),
+    ],
+)
+def test_an_absurd_value_is_refused_naming_row_column_and_value(column, value, problem):
+    frame = bars()
+    frame.loc["2025-01-06", column] = value
+    with pytest.raises(PriceValidationError) as caught:
+        check(frame)
+    message = str(caught.value)
+    assert message.startswith(f"NVDA.csv line 4 (2025-01-06): {problem}")
+    assert "fix or delete the row" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("factor", [100.0, 10.0, 3.5, 0.01, 0.25])
+def test_a_one_session_spike_that_falls_back_is_refused(factor):
+    frame = scale_row(bars(), "2025-01-06", factor)
+    with pytest.raises(PriceValidationError) as caught:
+        check(frame)
+    message = str(caught.value)
+    jump = "x" if factor > 1 else "/"
+    assert message.startswith(f"NVDA.csv line 4 (2025-01-06): close jumps {jump}")
+    assert " from 136.8 on line 3 (2025-01-03) to " in message
+    assert "and falls back to" in message and "a one-session spike no real price makes" in message
+    assert "fix or delete the row" in message
+
+
+def test_a_spike_in_adj_close_alone_is_refused():
+    frame = bars()
+    frame.loc["2025-01-06", "adj_close"] *= 100
+    with pytest.raises(PriceValidationError, match=r"line 4 \(2025-01-06\): adj_close jumps x100"):
+        check(frame)
+
+
+@pytest.mark.parametrize(("column", "factor"), [("high", 50.0), ("low", 1 / 50), ("open", 40.0)])
+def test_a_bar_wider_than_any_real_session_is_refused(column, factor):
+    frame = bars()
+    frame.loc["2025-01-06", column] *= factor
+    if column == "open":
+        frame.loc["2025-01-06", "high"] = frame.loc["2025-01-06", "open"]
+    with pytest.raises(PriceValidationError) as caught:
+        check(frame)
+    message = str(caught.value)
+    assert message.startswith("NVDA.csv line 4 (2025-01-06): high ")
+    assert "times low" in message and "a real session stays within 10 times" in message
+
+
+@pytest.mark.parametrize("last", [True, False])
+def test_a_move_beyond_any_split_ratio_is_refused(last):
+    """A x100 move that does not fall back (the last bar, or a change of unit)."""
+    frame = bars()
+    day = frame.index[-1] if last else frame.index[10]
+    prices = ["open", "high", "low", "close", "adj_close"]
+    frame.loc[frame.index >= day, prices] *= 100
+    with pytest.raises(PriceValidationError) as caught:
+        check(frame)
+    message = str(caught.value)
+    assert f"({day:%Y-%m-%d}): close moves x100 in one session" in message
+    assert "more than any real move or split ratio" in message
+    assert "Splits column" in message and "\n" not in message
+
+
+def test_real_big_moves_pass():
+    """NVDA-like +-30% days, a +60% and a -40% day and a 3:1 bar range are real; they pass."""
+    frame = bars()
+    close = frame["close"].to_numpy().copy()
+    close[5:15] *= np.where(np.arange(10) % 2, 1.0, 1.3)  # up 30%, down 23%, ... alternately
+    close[20:] *= 1.6  # news days trade heavily (forecasting.prices.splits tells them by that)
+    close[25:] *= 0.6
+    frame.iloc[[20, 25], frame.columns.get_loc("volume")] *= 5
+    frame["close"], frame["open"] = close, close
+    frame["high"], frame["low"] = close * 1.5, close / 2
+    frame["adj_close"] = close * 0.999
+    assert len(check(frame)) == len(frame)
+
+
+def test_a_listed_reverse_split_beyond_the_move_limit_is_adjusted():
+    frame = bars()
+    raw = frame.copy()
+    prices = ["open", "high", "low", "close", "adj_close"]
+    raw.loc[raw.index < raw.index[10], prices] /= 50  # a 1:50 reverse split, unadjusted
+    raw.loc[raw.index < raw.index[10], "volume"] *= 50
+    listed = np.zeros(len(raw))
+    listed[10] = 1 / 50
+    with pytest.raises(PriceValidationError, match=r"a 1:50 split \(listed in the file\)"):
+        check(raw, splits=listed)
+    clean = check(raw, splits=listed, adjust_splits=True)
+    np.testing.assert_allclose(clean["close"], frame["close"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("ratio", [2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 0.1])
+def test_unadjusted_splits_are_still_found_not_taken_for_spikes(ratio):
+    frame = bars()
+    prices = ["open", "high", "low", "close", "adj_close"]
+    frame.loc[frame.index < frame.index[10], prices] *= ratio
+    with pytest.raises(PriceValidationError, match=r"split not adjusted in the earlier rows"):
+        check(frame)
+    assert len(check(frame, adjust_splits=True)) == len(frame)
+
+
+def _validate_file(path: Path) -> pd.DataFrame:
+    frame = read_price_csv(path)
+    splits = frame.attrs.get(SPLITS)
+    return validate_prices(
+        frame,
+        ticker=path.name.split("_")[0].split(".")[0].upper(),
+        origin=path.name,
+        lines=frame.attrs[LINE_NUMBERS],
+        splits=splits,
+    )
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=[path.name for path in BUNDLED])
+def test_the_bundled_samples_are_plausible(path, caplog):
+    assert len(_validate_file(path)) > 4000
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="the shared real data is not on this machine")
+def test_the_shared_real_histories_are_plausible(caplog):
+    """Real NVDA since 1999 and the 50 watchlist files (about 240,000 sessions) all pass."""
+    paths = [SHARED / "NVDA.csv", *sorted((SHARED / "watchlist").glob("*.csv"))]
+    assert len(paths) > 40
+    for path in paths:
+        assert len(_validate_file(path)) > 1000, path
