@@ -374,7 +374,8 @@ def _check_spikes(values: np.ndarray, column: str, rows: _Rows, listed: np.ndarr
 def _factor(log_step: float) -> str:
     """``x100`` for a step up by 100 times, ``/4`` for a fall to a quarter."""
     factor = float(np.exp(abs(log_step)))
-    return f"{'x' if log_step > 0 else '/'}{factor:.3g}"
+    shown = f"{factor:,.0f}" if factor >= 100 else f"{factor:.3g}"
+    return f"{'x' if log_step > 0 else '/'}{shown}"
 
 
 def _unadjusted_splits(
