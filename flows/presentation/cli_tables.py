@@ -10,7 +10,7 @@ import pandas as pd
 from db.engine import get_engine, mask_url, unit_of_work
 from db.migrate import current_revision
 from db.repository import list_alerts, read_forecast_accuracy
-from flows.presentation.formatting import is_missing, money, percent
+from flows.presentation.money import money, percent
 from flows.settings import get_settings
 from forecasting.errors import NvdaForecastError
 from forecasting.monitoring.performance import relative_rmse
@@ -29,8 +29,12 @@ def _engine_with_schema():
     return engine
 
 
+def _blank(value) -> bool:
+    return value is None or bool(pd.isna(value))
+
+
 def _flag(value) -> str:
-    return "" if is_missing(value) else ("yes" if bool(value) else "no")
+    return "" if _blank(value) else ("yes" if bool(value) else "no")
 
 
 def forecast_history_table(*, ticker: str, days: int) -> str:
@@ -57,7 +61,7 @@ def forecast_history_table(*, ticker: str, days: int) -> str:
             ],
             "actual": amounts("actual_close"),
             "error": amounts("error"),
-            "% err": frame["abs_pct_error"].map(lambda v: "" if is_missing(v) else f"{v:.2f}"),
+            "% err": frame["abs_pct_error"].map(lambda v: "" if _blank(v) else f"{v:.2f}"),
             "naive err": amounts("naive_error"),
             "dir ok": frame["direction_hit"].map(_flag),
             "in 80": frame["inside_80"].map(_flag),
@@ -83,8 +87,8 @@ def _history_footer(frame: pd.DataFrame) -> str:
     inside_95 = realized["inside_95"].astype("float").mean()
     return (
         f"{len(realized)} realized: RMSE {percent(rmse)} of the last close vs naive "
-        f"{percent(naive_rmse)}, direction right {percent(hits, decimals=0)}, "
-        f"inside 80% {percent(inside_80, decimals=0)}, inside 95% {percent(inside_95, decimals=0)}"
+        f"{percent(naive_rmse)}, direction right {percent(hits, places=0)}, "
+        f"inside 80% {percent(inside_80, places=0)}, inside 95% {percent(inside_95, places=0)}"
         + (f"; {pending} waiting for their target day" if pending else "")
     )
 

@@ -1,8 +1,8 @@
-"""A run's summary as people read it: terminal text, the markdown artifact, the forecast table."""
+"""A run's summary as people read it: terminal text and the markdown artifact."""
 
 from __future__ import annotations
 
-from flows.presentation.formatting import money, number, percent
+from flows.presentation.money import money, percent
 from flows.summary import RunSummary
 
 WINKLER = "lower is better"
@@ -10,6 +10,10 @@ WINKLER = "lower is better"
 
 TEST_LOSS = "Student-t NLL of log returns, lower is better"
 """What ``test_loss`` is (docs/model.md, "Test loss"), in the words of a label."""
+
+
+def _number(value: float | None, pattern: str = "{:.3f}") -> str:
+    return "-" if value is None or value != value else pattern.format(value)
 
 
 def _money(summary: RunSummary, value: float | None) -> str:
@@ -60,11 +64,11 @@ def to_text(summary: RunSummary) -> str:
         f"  80% interval {_money(s, s.lower_80)} - {_money(s, s.upper_80)}   "
         f"95% interval {_money(s, s.lower_95)} - {_money(s, s.upper_95)}",
         f"  {_served_line(s)}",
-        f"  {s.basis} record, {s.n_realized} days: skill {number(s.skill)} "
+        f"  {s.basis} record, {s.n_realized} days: skill {_number(s.skill)} "
         f"({_skill_words(s.skill)})   RMSE {_money(s, s.rmse)} vs naive {_money(s, s.naive_rmse)}",
         f"  95% intervals on those days: coverage {percent(s.coverage_95)}, Winkler score "
         f"{_money(s, s.winkler_95)} vs naive+vol {_money(s, s.naive_winkler_95)} ({WINKLER})",
-        f"  test loss {number(s.test_loss, '{:.4g}')} ({TEST_LOSS})",
+        f"  test loss {_number(s.test_loss, '{:.4g}')} ({TEST_LOSS})",
         f"  model: {_decision_line(s)}",
         f"  fitted through {s.train_end} ({s.staleness} sessions before the as-of date)",
     ]
@@ -119,7 +123,7 @@ def to_markdown(summary: RunSummary, chart_uri: str | None = None) -> str:
         ("LSTM forecast (95%)", lstm),
         (
             f"Skill, {s.basis} record ({s.n_realized} days)",
-            f"{number(s.skill)} ({_skill_words(s.skill)})",
+            f"{_number(s.skill)} ({_skill_words(s.skill)})",
         ),
         ("RMSE vs naive", f"{_money(s, s.rmse)} vs {_money(s, s.naive_rmse)}"),
         ("Directional accuracy", percent(s.directional_accuracy)),
@@ -128,7 +132,7 @@ def to_markdown(summary: RunSummary, chart_uri: str | None = None) -> str:
             f"Winkler95 score ($, {WINKLER}), LSTM vs naive + volatility",
             f"{_money(s, s.winkler_95)} vs {_money(s, s.naive_winkler_95)}",
         ),
-        (f"Test loss ({TEST_LOSS})", number(s.test_loss, "{:.4g}")),
+        (f"Test loss ({TEST_LOSS})", _number(s.test_loss, "{:.4g}")),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
     header = f"| {s.ticker} as of {s.as_of} | |"
@@ -150,23 +154,3 @@ def to_markdown(summary: RunSummary, chart_uri: str | None = None) -> str:
             f"![truth vs prediction]({chart_uri})",
         ]
     return "\n".join(parts) + "\n"
-
-
-def forecast_table(summary: RunSummary) -> list[dict]:
-    """The forecast as a one-row table artifact."""
-    s = summary
-    return [
-        {
-            "ticker": s.ticker,
-            "as_of_date": s.as_of.isoformat(),
-            "target_date": s.target_date.isoformat(),
-            "last_close": round(s.base_close, 4),
-            "predicted_close": round(s.predicted_close, 4),
-            "lower_80": round(s.lower_80, 4),
-            "upper_80": round(s.upper_80, 4),
-            "lower_95": round(s.lower_95, 4),
-            "upper_95": round(s.upper_95, 4),
-            "served_by": s.served_by,
-            "model_version_id": s.champion_version_id,
-        }
-    ]
