@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 import pandas as pd
@@ -38,7 +37,9 @@ from db.repository import (
 from flows.retry import io_task
 from flows.settings import get_settings
 from flows.summary import AlertLine
+from flows.webhook_url import mask_url, mask_urls
 from forecasting.config import DriftConfig
+from forecasting.errors import ConfigurationError, one_line
 from forecasting.monitoring.alerting import RETRAIN_KINDS, Finding, reconcile
 from forecasting.monitoring.drift import run_checks
 from forecasting.monitoring.performance import relative_rmse
@@ -260,22 +261,71 @@ def _stored(alert, *, is_new: bool) -> StoredAlert:
     )
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What telling people about a run's alerts came to."""
+
+    new: int
+    """Alerts this run opened (each one told through every configured channel)."""
+    failures: int
+    """Channel deliveries that failed (an event, a webhook POST, a block): logged as warnings."""
+
+
 @task(cache_policy=NO_CACHE)
-def deliver_alerts(alerts: list[StoredAlert], *, webhook_url: str, notification_block: str) -> int:
-    """Emit a Prefect event per new alert, and send it to the configured webhook or block."""
+def deliver_alerts(
+    alerts: list[StoredAlert], *, webhook_url: str, notification_block: str
+) -> Delivery:
+    """Emit a Prefect event per new alert, and send it to the configured webhook or block.
+
+    Never raises: the alerts are stored with the run's forecast when this runs, and a channel
+    that fails (a malformed URL, a refused POST, a broken block) must not fail that run.
+    """
     new = [alert for alert in alerts if alert.is_new]
-    for alert in new:
+    failures = sum(
         deliver(alert, webhook_url=webhook_url, notification_block=notification_block)
-    return len(new)
+        for alert in new
+    )
+    if failures:
+        _logger().warning(
+            "%d new alert%s, %d deliver%s failed (the alerts are stored)",
+            len(new),
+            "" if len(new) == 1 else "s",
+            failures,
+            "y" if failures == 1 else "ies",
+        )
+    return Delivery(len(new), failures)
 
 
-def deliver(alert: StoredAlert, *, webhook_url: str, notification_block: str) -> None:
-    """Tell people about one new alert: the event always, the webhook and block if set."""
-    emit_event(**alert_event(alert))
-    if webhook_url:
-        post_webhook(webhook_url, alert)
-    if notification_block:
-        notify_block(notification_block, alert)
+def deliver(alert: StoredAlert, *, webhook_url: str, notification_block: str) -> int:
+    """Tell people about one new alert: the event always, the webhook and block if set.
+
+    Returns how many of those channels failed; each failure is a warning, never an exception.
+    """
+    failures = 0
+    if not _guarded(alert, "emitted as a Prefect event", lambda: emit_event(**alert_event(alert))):
+        failures += 1
+    if webhook_url and not _guarded(
+        alert,
+        f"delivered to the webhook {mask_url(webhook_url)}",
+        lambda: post_webhook(webhook_url, alert),
+    ):
+        failures += 1
+    if notification_block and not _guarded(
+        alert,
+        f"sent through block {notification_block}",
+        lambda: notify_block(notification_block, alert),
+    ):
+        failures += 1
+    return failures
+
+
+def _guarded(alert: StoredAlert, what: str, send: Callable[[], bool | None]) -> bool:
+    """Run one channel's ``send``; False (after a warning) if it failed in any way."""
+    try:
+        return send() is not False
+    except Exception as error:  # any failure: the alert is stored, the run must not fail
+        _logger().warning("alert %d not %s: %s", alert.id, what, mask_urls(one_line(error)))
+        return False
 
 
 def format_number(value: float | None) -> str:
@@ -283,13 +333,28 @@ def format_number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
+RESOURCE_NAME_LIMIT = 200
+"""The event's resource name (what the UI's event feed shows) is cut to this many characters."""
+
+
 def alert_event(alert: StoredAlert) -> dict:
-    """`nvda-forecast.alert.<kind>` about the ticker, for Prefect Automations to route."""
+    """`nvda-forecast.alert.<kind>.<severity>` about the ticker, for Prefect Automations to route.
+
+    The Prefect UI's event feed lists an event by its name (as the title: ``Nvda Forecast Alert
+    Data Drift Warning``) and its resource's ``prefect.resource.name``; the payload is only in
+    the raw JSON. So the name carries the kind and the severity, and the resource's name says
+    which ticker and what happened: ``NVDA data drift warning: returns are 2.40x as volatile``.
+    """
+    title = f"{alert.ticker} {alert.kind.replace('_', ' ')} {alert.severity}: {alert.message}"
+    if len(title) > RESOURCE_NAME_LIMIT:
+        title = title[: RESOURCE_NAME_LIMIT - 3] + "..."
     event = {
-        "event": f"{EVENT_PREFIX}.{alert.kind}",
+        "event": f"{EVENT_PREFIX}.{alert.kind}.{alert.severity}",
         "resource": {
             "prefect.resource.id": f"nvda-forecast.ticker.{alert.ticker}",
-            "prefect.resource.name": alert.ticker,
+            "prefect.resource.name": title,
+            "nvda-forecast.ticker": alert.ticker,
+            "nvda-forecast.kind": alert.kind,
             "nvda-forecast.severity": alert.severity,
             "nvda-forecast.metric": alert.metric,
         },
@@ -307,25 +372,6 @@ def alert_event(alert: StoredAlert) -> dict:
     return event
 
 
-_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
-
-
-def mask_urls(text: str) -> str:
-    """``text`` with every URL in it masked (an error message from a notification library)."""
-    return _URL.sub(lambda match: mask_url(match.group(0)), text)
-
-
-def mask_url(url: str) -> str:
-    """``scheme://host[:port]/***``: a webhook's path and query string are its secret."""
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.netloc:
-        return "***"
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    hidden = "/***" if parts.path.strip("/") or parts.query else ""
-    return f"{parts.scheme}://{host}{port}{hidden}"
-
-
 def _logger():
     # The on-failure hook delivers too, outside any task: fall back to the module's logger.
     try:
@@ -334,19 +380,23 @@ def _logger():
         return logging.getLogger(__name__)
 
 
-def post_webhook(url: str, alert: StoredAlert) -> None:
-    """POST the alert as JSON; a failure is logged, not raised: the alert is already stored."""
+def post_webhook(url: str, alert: StoredAlert) -> bool:
+    """POST the alert as JSON; a failure of any kind is logged, not raised: the alert is already
+    stored. True if the webhook took it."""
     body = {"text": f"[{alert.severity}] {alert.ticker} {alert.kind}: {alert.message}"}
     body.update(alert.payload())
     try:
         response = httpx.post(url, json=body, timeout=WEBHOOK_TIMEOUT_S)
-    except httpx.HTTPError as error:
+    except Exception as error:
         # httpx's messages can quote the URL, whose path carries the token: never log them raw.
-        reason = mask_urls(str(error).replace(url, mask_url(url))) or type(error).__name__
+        if isinstance(error, httpx.HTTPError):
+            reason = mask_urls(str(error).replace(url, mask_url(url))) or type(error).__name__
+        else:  # InvalidURL, a ValueError from deeper down: say what it was
+            reason = mask_urls(one_line(error).replace(url, mask_url(url)))
         _logger().warning(
             "alert %d not delivered to the webhook %s: %s", alert.id, mask_url(url), reason
         )
-        return
+        return False
     if response.is_error:
         _logger().warning(
             "alert %d not delivered to the webhook %s: HTTP %d %s",
@@ -355,10 +405,12 @@ def post_webhook(url: str, alert: StoredAlert) -> None:
             response.status_code,
             response.reason_phrase,
         )
+        return False
+    return True
 
 
-def notify_block(name: str, alert: StoredAlert) -> None:
-    """Send the alert through a Prefect notification block (Slack, e-mail, ...)."""
+def notify_block(name: str, alert: StoredAlert) -> bool:
+    """Send the alert through a Prefect notification block (Slack, e-mail, ...); True if sent."""
     from prefect.blocks.core import Block
 
     try:
@@ -370,6 +422,8 @@ def notify_block(name: str, alert: StoredAlert) -> None:
     except Exception as error:  # a broken channel must not fail the forecast
         reason = mask_urls(str(error)) or type(error).__name__
         _logger().warning("alert %d not sent through block %s: %s", alert.id, name, reason)
+        return False
+    return True
 
 
 def record_failed_run(flow, flow_run, state) -> None:
@@ -396,12 +450,17 @@ def report_failed_run(
     """Open (or refresh) the ticker's critical pipeline alert for a failed run, and deliver it.
 
     Used by the single-ticker flow's `on_failure` hook and, per failed ticker, by a many-ticker
-    run. Returns the alert, or None when the database itself cannot take it (logged: the run's
-    own error is what the caller reports).
+    run. Returns the alert, or None when the settings or the database cannot take it (logged:
+    the run's own error is what the caller reports).
     """
     logger = logging.getLogger(__name__)
     finding = flow_run_failure(error)
-    settings = get_settings()
+    try:
+        # An invalid setting may be what failed the run: say so in a line, never a traceback.
+        settings = get_settings()
+    except ConfigurationError as invalid:
+        logger.error("could not record the failed run of %s: %s", ticker, invalid)
+        return None
     try:
         engine = get_engine(database_url or settings.database_url)
         ensure_schema(engine)

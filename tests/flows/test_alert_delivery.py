@@ -106,8 +106,8 @@ def test_each_new_alert_is_a_prefect_event_about_the_ticker(flow_settings, injec
     inject_findings(DRIFT)
     started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
     summary = daily_forecast(ticker="NVDA", source="sample", as_of=AS_OF)
-    new = {(a.kind, a.message) for a in summary.alerts if a.is_new}
-    assert {(f.kind, f.message) for f in DRIFT} <= new
+    new = {(a.kind, a.severity, a.message) for a in summary.alerts if a.is_new}
+    assert {(f.kind, f.severity, f.message) for f in DRIFT} <= new
     event_filter = EventFilter(
         occurred=EventOccurredFilter(since=started),
         event=EventNameFilter(prefix=["nvda-forecast.alert."]),
@@ -122,12 +122,15 @@ def test_each_new_alert_is_a_prefect_event_about_the_ticker(flow_settings, injec
             if len(events) >= len(new):
                 break
             time.sleep(0.5)
-    assert {
-        (e.event.removeprefix("nvda-forecast.alert."), e.payload["message"]) for e in events
-    } == new
+    # The event feed lists the name (kind and severity) and the resource's name (the message).
+    assert {(e.event, e.resource.name) for e in events} == {
+        (f"nvda-forecast.alert.{kind}.{severity}", f"NVDA {kind.replace('_', ' ')} {severity}: {m}")
+        for kind, severity, m in new
+    }
+    assert {(e.payload["kind"], e.payload["severity"], e.payload["message"]) for e in events} == new
     for event in events:
         assert event.resource.id == "nvda-forecast.ticker.NVDA"
-        assert event.resource["nvda-forecast.severity"] in ("info", "warning", "critical")
+        assert event.resource["nvda-forecast.severity"] == event.payload["severity"]
 
 
 def test_a_failed_run_opens_a_critical_alert_and_the_next_good_run_resolves_it(
@@ -153,6 +156,31 @@ def test_a_failed_run_opens_a_critical_alert_and_the_next_good_run_resolves_it(
     assert resolved.status == "resolved" and resolved.resolved_at is not None
     (run,) = day_runs(flow_settings)
     assert (run.status, run.error) == ("succeeded", None)
+
+
+def test_a_webhook_that_fails_in_any_way_leaves_the_stored_run_succeeded(
+    flow_settings, inject_findings, monkeypatch, caplog
+):
+    """Issue 26: a malformed URL raised httpx.InvalidURL (no httpx.HTTPError) after the forecast
+    was stored: no summary, exit 1, a failed runs row. Delivery failures are warnings."""
+    import httpx
+
+    monkeypatch.setenv("NVDA_FORECAST_ALERT_WEBHOOK_URL", "https://hooks.example.com/T0/SECRET")
+    get_settings.cache_clear()
+
+    def invalid(*_, **__):
+        raise httpx.InvalidURL("Invalid non-printable ASCII character in URL (injected)")
+
+    monkeypatch.setattr(httpx, "post", invalid)
+    inject_findings(DRIFT)
+    summary = daily_forecast(ticker="NVDA", source="sample", as_of=AS_OF)
+
+    assert {("data_drift", "volatility x2.4")} <= {(a.kind, a.message) for a in summary.alerts}
+    (run,) = day_runs(flow_settings)
+    assert (run.as_of_date, run.status, run.error) == (AS_OF, "succeeded", None)
+    assert not [a for a in alerts(flow_settings) if a.metric == "flow_run_failed"]
+    warned = [r.getMessage() for r in caplog.records if "not delivered" in r.getMessage()]
+    assert warned and "SECRET" not in " ".join(warned)
 
 
 def test_a_rate_limited_download_falls_back_to_stored_bars_and_alerts(flow_settings, monkeypatch):

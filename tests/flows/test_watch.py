@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 
+import pytest
 from sqlalchemy import func, select
 
 from db.engine import get_engine, unit_of_work
@@ -156,3 +158,125 @@ def test_a_webhook_error_is_logged_without_the_token(caplog):
         == f"alert 7 not delivered to the webhook http://127.0.0.1:{port}/***: HTTP 403 Forbidden"
     )
     assert logged[1].startswith("alert 7 not delivered to the webhook http://127.0.0.1:1/***: ")
+
+
+def _new_alert(kind="data_drift", severity="warning", message="volatility x2.4", alert_id=7):
+    from flows.watch import StoredAlert
+
+    return StoredAlert(
+        alert_id, "NVDA", kind, severity, "volatility_ratio", 2.4, 1.75, message, DAY[0],
+        "run-1", True,
+    )  # fmt: skip
+
+
+def test_the_event_feed_shows_the_severity_and_the_message_not_only_raw():
+    """The Prefect UI's feed lists the event's name (as its title: `prefect.` dropped, each of
+    `. _ -` a space) and the resource's `prefect.resource.name`; the payload is only in Raw."""
+    from flows.watch import alert_event
+
+    event = alert_event(_new_alert(message="returns are 2.40x as volatile as the reference"))
+    assert event["event"] == "nvda-forecast.alert.data_drift.warning"
+    resource = event["resource"]
+    assert resource["prefect.resource.name"] == (
+        "NVDA data drift warning: returns are 2.40x as volatile as the reference"
+    )
+    # What automations match on stays: the ticker's resource id and the severity label.
+    assert resource["prefect.resource.id"] == "nvda-forecast.ticker.NVDA"
+    assert resource["nvda-forecast.severity"] == "warning"
+    assert resource["nvda-forecast.ticker"] == "NVDA"
+    assert resource["nvda-forecast.kind"] == "data_drift"
+    assert resource["nvda-forecast.metric"] == "volatility_ratio"
+    critical = alert_event(_new_alert("pipeline", "critical", "RuntimeError: disk full"))
+    assert critical["event"] == "nvda-forecast.alert.pipeline.critical"
+    assert critical["resource"]["prefect.resource.name"] == (
+        "NVDA pipeline critical: RuntimeError: disk full"
+    )
+
+
+def test_a_long_message_is_cut_in_the_resource_name_and_whole_in_the_payload():
+    from flows.watch import alert_event
+
+    message = "x" * 1000
+    event = alert_event(_new_alert(message=message))
+    name = event["resource"]["prefect.resource.name"]
+    assert len(name) <= 200 and name.endswith("...")
+    assert event["payload"]["message"] == message
+
+
+@pytest.fixture
+def events(monkeypatch):
+    """The events flows.watch emits, recorded instead of sent."""
+    emitted: list[dict] = []
+    monkeypatch.setattr("flows.watch.emit_event", lambda **event: emitted.append(event))
+    return emitted
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # A port typo: masking httpx's error raised "ValueError: Port out of range 0-65535".
+        "http://127.0.0.1:99999/T000/SECRETTOKEN?k=SECRETKEY",
+        # A stray newline: httpx.InvalidURL, which is no httpx.HTTPError.
+        "http://127.0.0.1:1/T000/SECRETTOKEN\n",
+        "http://127.0.0.1:8o43/T000/SECRETTOKEN",
+    ],
+)
+def test_a_malformed_webhook_url_is_a_warning_not_a_failed_run(events, caplog, url):
+    from flows.watch import deliver
+
+    failures = deliver(_new_alert(), webhook_url=url, notification_block="")
+    assert failures == 1
+    assert len(events) == 1  # the event still went out
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(logged) == 1 and "SECRET" not in logged[0]
+    assert logged[0].startswith("alert 7 not delivered to the webhook http://127.0.0.1:")
+
+
+def test_no_failure_of_any_channel_fails_the_delivery_of_the_others(monkeypatch, caplog):
+    from flows import watch
+
+    def broken_event(**_):
+        raise RuntimeError("events client gone (injected)")
+
+    def broken_webhook(url, alert):
+        raise ValueError("Port out of range 0-65535 (injected)")
+
+    notified = []
+    monkeypatch.setattr(watch, "emit_event", broken_event)
+    monkeypatch.setattr(watch, "post_webhook", broken_webhook)
+    monkeypatch.setattr(watch, "notify_block", lambda name, alert: notified.append(alert.id))
+    alerts = [_new_alert(alert_id=1), _new_alert(alert_id=2), _kept(3)]
+    delivered = watch.deliver_alerts.fn(
+        alerts, webhook_url="https://hooks.example.com/T/SECRETTOKEN", notification_block="a/b"
+    )
+    assert (delivered.new, delivered.failures) == (2, 4)
+    assert notified == [1, 2]  # the block still got both
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    event_failure = "alert 1 not emitted as a Prefect event: RuntimeError: events client gone"
+    assert f"{event_failure} (injected)" in warnings
+    assert (
+        "alert 2 not delivered to the webhook https://hooks.example.com/***: ValueError: Port out "
+        "of range 0-65535 (injected)" in warnings
+    )
+    assert warnings[-1] == "2 new alerts, 4 deliveries failed (the alerts are stored)"
+    assert "SECRET" not in " ".join(warnings)
+
+
+def _kept(alert_id: int):
+    from dataclasses import replace
+
+    return replace(_new_alert(alert_id=alert_id), is_new=False)
+
+
+def test_the_failure_hook_survives_settings_it_cannot_read(monkeypatch, caplog):
+    """A flow that failed on an invalid setting must not fail its failure hook with a traceback."""
+    from flows.settings import get_settings
+    from flows.watch import report_failed_run
+
+    monkeypatch.setenv("NVDA_FORECAST_ALERT_WEBHOOK_URL", "http://127.0.0.1:99999/SECRETTOKEN")
+    get_settings.cache_clear()
+    error = RuntimeError("injected")
+    assert report_failed_run(ticker="NVDA", as_of=DAY[0], error=error, flow_run_id=None) is None
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert line.startswith("could not record the failed run of NVDA: setting NVDA_FORECAST_ALERT")
+    assert "SECRET" not in line
