@@ -4,9 +4,10 @@
     python deployments/deploy.py --work-pool nvda-forecast-process
     python deployments/deploy.py --work-pool nvda-forecast-docker --image nvda-forecast:0.1.0
 
-The deployment is `daily-forecast/nvda-daily`, as with `nvda-forecast serve` and `prefect deploy`
-(flows/deployment.py): registering it again, from any of the three, updates it. Without --image
-the deployment targets a process work pool whose worker has the package installed.
+The deployment is `daily-forecast/nvda-daily`, as with `prefect deploy` (flows/deployment.py):
+registering it again, from either, updates it and resumes it if it was paused. `nvda-forecast
+serve` registers `daily-forecast/nvda-daily-served` instead and never touches this one. Without
+--image the deployment targets a process work pool whose worker has the package installed.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         **deployment_options(args.ticker, args.source, args.cron),
         concurrency_limit=CONCURRENCY,
         work_pool_name=args.work_pool,
+        # The production schedule: registering it (again) switches it on, even if something
+        # paused it (a `serve` of the same name did, before they had names of their own).
+        paused=False,
         # Import by module path: the code lives in site-packages, not in a checked-out folder,
         # and no deploy-time folder (such as the deployer's $HOME) is recorded.
         entrypoint_type=EntrypointType.MODULE_PATH,

@@ -1,8 +1,18 @@
 """The deployment as code: one per ticker, one schedule, parameters, tags, concurrency.
 
-Whichever way it is registered (`nvda-forecast serve`, `deployments/deploy.py`, or `prefect
-deploy` with deployments/prefect.yaml), the deployment is `daily-forecast/<ticker>-daily`:
-registering it again updates it instead of adding a second schedule.
+Two names, one per way of running it, so that neither takes the other over:
+
+- the work pool's deployment, `daily-forecast/<ticker>-daily` (`nvda-daily`), which
+  `deployments/deploy.py` and `prefect deploy` (deployments/prefect.yaml) register and a worker
+  runs: the production schedule;
+- the served one, `daily-forecast/<ticker>-daily-served`, which `nvda-forecast serve` registers
+  and runs from its own process.
+
+They once shared one name: a running `serve` moved the pool's deployment off its pool (Prefect's
+runner clears the work pool of what it serves) and ran its runs, and stopping `serve` paused it
+(Prefect's runner pauses what it served on shutdown), silently switching the production schedule
+off. `serve` also refuses to take over any deployment that belongs to a work pool. Registering
+either one again updates it instead of adding a second schedule, and resumes it if paused.
 """
 
 from __future__ import annotations
@@ -11,6 +21,8 @@ from typing import Any
 
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.schedules import Cron, Schedule
+
+from forecasting.errors import NvdaForecastError
 
 FLOW_NAME = "daily-forecast"
 TIMEZONE = "America/New_York"
@@ -27,12 +39,23 @@ DESCRIPTION = (
 CONCURRENCY = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
 
 
-def deployment_name(ticker: str = "NVDA") -> str:
-    """``nvda-daily`` for NVDA: the same name from serve, deploy.py and prefect.yaml."""
-    return f"{ticker.lower()}-daily"
+# What `serve` appends to a deployment's name: a served deployment is never the pool's.
+SERVED_SUFFIX = "-served"
+
+
+class ServeTakeoverError(NvdaForecastError):
+    """`serve` was about to take over a deployment that a work pool's worker runs."""
+
+
+def deployment_name(ticker: str = "NVDA", *, served: bool = False) -> str:
+    """``nvda-daily`` for NVDA on a work pool (deploy.py, prefect.yaml); ``nvda-daily-served``
+    for what ``nvda-forecast serve`` registers."""
+    name = f"{ticker.lower()}-daily"
+    return name + SERVED_SUFFIX if served else name
 
 
 DEPLOYMENT_NAME = deployment_name()
+SERVED_DEPLOYMENT_NAME = deployment_name(served=True)
 
 
 def daily_schedule(cron: str | None = None) -> Schedule:
@@ -46,11 +69,12 @@ def default_parameters(ticker: str = "NVDA", source: str = "yahoo") -> dict[str,
 
 
 def deployment_options(
-    ticker: str = "NVDA", source: str = "yahoo", cron: str | None = None
+    ticker: str = "NVDA", source: str = "yahoo", cron: str | None = None, *, served: bool = False
 ) -> dict[str, Any]:
-    """What every registration of the ticker's deployment shares."""
+    """What every registration of the ticker's deployment shares; ``served`` names the one
+    `serve` registers instead of the work pool's."""
     return {
-        "name": deployment_name(ticker),
+        "name": deployment_name(ticker, served=served),
         "schedules": [daily_schedule(cron)],
         "parameters": default_parameters(ticker, source),
         "tags": TAGS,
@@ -58,24 +82,53 @@ def deployment_options(
     }
 
 
+def refuse_pool_deployment(flow_name: str, name: str) -> None:
+    """Raise :class:`ServeTakeoverError` if ``flow_name/name`` belongs to a work pool.
+
+    Serving it would move it off its pool, run the runs meant for the pool's worker, and pause
+    it when `serve` stops: the pool's schedule silently off.
+    """
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    full_name = f"{flow_name}/{name}"
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(full_name)
+        except ObjectNotFound:
+            return
+    if deployment.work_pool_name:
+        raise ServeTakeoverError(
+            f"deployment {full_name!r} belongs to work pool {deployment.work_pool_name!r} and "
+            "its worker runs it; serve will not take it over (serving it would pause it on "
+            f"stop): delete it first (`prefect deployment delete {full_name}`) to serve it here"
+        )
+
+
 def serve(*, ticker: str = "NVDA", source: str = "yahoo", cron: str | None = None) -> None:
-    """Serve the ticker's deployment from this process until interrupted."""
+    """Serve the ticker's ``-served`` deployment from this process until interrupted; the work
+    pool's deployment of the ticker is left as it is, stopping included."""
     from flows.concurrency import ensure_ticker_limit
     from flows.daily import daily_forecast
 
+    options = deployment_options(ticker, source, cron, served=True)
+    refuse_pool_deployment(daily_forecast.name, options["name"])
     ensure_ticker_limit(ticker)
-    daily_forecast.serve(**deployment_options(ticker, source, cron), global_limit=CONCURRENCY)
+    daily_forecast.serve(**options, global_limit=CONCURRENCY)
 
 
+FLEET_FLOW_NAME = "fleet-forecast"
 FLEET_DEPLOYMENT_NAME = "fleet-daily"
+SERVED_FLEET_DEPLOYMENT_NAME = FLEET_DEPLOYMENT_NAME + SERVED_SUFFIX
 
 
 def fleet_deployment_options(
-    tickers: list[str], source: str = "yahoo", cron: str | None = None
+    tickers: list[str], source: str = "yahoo", cron: str | None = None, *, served: bool = False
 ) -> dict[str, Any]:
-    """The many-ticker deployment, ``fleet-forecast/fleet-daily``: same schedule and tags."""
+    """The many-ticker deployment, ``fleet-forecast/fleet-daily`` on a work pool and
+    ``fleet-forecast/fleet-daily-served`` served: same schedule and tags."""
     return {
-        "name": FLEET_DEPLOYMENT_NAME,
+        "name": SERVED_FLEET_DEPLOYMENT_NAME if served else FLEET_DEPLOYMENT_NAME,
         "schedules": [daily_schedule(cron)],
         "parameters": {"tickers": list(tickers), "source": source, "as_of": None, "mode": "auto"},
         "tags": [*TAGS, "fleet"],
@@ -90,7 +143,7 @@ def serve_fleet(
     cron: str | None = None,
     task_runner: str | None = None,
 ) -> None:
-    """Serve the many-ticker deployment from this process until interrupted.
+    """Serve the many-ticker ``-served`` deployment from this process until interrupted.
 
     Each scheduled run fans out over ``tickers`` on the task runner of the settings (or
     ``task_runner``); every ticker's own runs stay serialized by flows.concurrency.
@@ -99,9 +152,9 @@ def serve_fleet(
     from flows.fleet import fleet_forecast, runner_for
     from flows.settings import get_settings
 
+    options = fleet_deployment_options(tickers, source, cron, served=True)
+    refuse_pool_deployment(fleet_forecast.name, options["name"])
     for ticker in tickers:
         ensure_ticker_limit(ticker)
     runner = runner_for(get_settings(), task_runner)
-    fleet_forecast.with_options(task_runner=runner).serve(
-        **fleet_deployment_options(tickers, source, cron), global_limit=CONCURRENCY
-    )
+    fleet_forecast.with_options(task_runner=runner).serve(**options, global_limit=CONCURRENCY)

@@ -15,13 +15,18 @@ from flows.deployment import (
     CONCURRENCY,
     DAILY_CRON,
     DEPLOYMENT_NAME,
+    FLEET_DEPLOYMENT_NAME,
+    FLEET_FLOW_NAME,
     FLOW_NAME,
+    SERVED_DEPLOYMENT_NAME,
+    SERVED_FLEET_DEPLOYMENT_NAME,
     TAGS,
     TIMEZONE,
     daily_schedule,
     default_parameters,
     deployment_name,
     deployment_options,
+    fleet_deployment_options,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,12 +46,25 @@ def test_schedule_runs_after_the_us_close_on_weekdays_in_new_york():
     }
 
 
-def test_one_deployment_name_per_ticker_wherever_it_is_registered():
+def test_the_work_pool_and_serve_register_a_deployment_each_per_ticker():
     assert DEPLOYMENT_NAME == deployment_name("NVDA") == "nvda-daily"
+    assert SERVED_DEPLOYMENT_NAME == deployment_name("NVDA", served=True) == "nvda-daily-served"
     assert deployment_options("AMD")["name"] == "amd-daily"
+    assert deployment_options("AMD", served=True)["name"] == "amd-daily-served"
     assert deployment_options("AMD")["parameters"]["ticker"] == "AMD"
-    # serve and deploy.py both take their name from deployment_options, prefect.yaml spells it.
-    assert "deployment_options(" in (ROOT / "deployments" / "deploy.py").read_text()
+    served, pooled = deployment_options(served=True), deployment_options()
+    same = ("parameters", "tags", "description")
+    assert [served[key] for key in same] == [pooled[key] for key in same]
+    assert [s.cron for s in served["schedules"]] == [s.cron for s in pooled["schedules"]]
+    assert (FLEET_FLOW_NAME, FLEET_DEPLOYMENT_NAME) == ("fleet-forecast", "fleet-daily")
+    assert SERVED_FLEET_DEPLOYMENT_NAME == "fleet-daily-served"
+    assert fleet_deployment_options(["NVDA"])["name"] == FLEET_DEPLOYMENT_NAME
+    assert fleet_deployment_options(["NVDA"], served=True)["name"] == SERVED_FLEET_DEPLOYMENT_NAME
+    # deploy.py takes the pool's name from deployment_options, prefect.yaml spells it (below).
+    assert (
+        "deployment_options(args.ticker, args.source, args.cron)"
+        in (ROOT / "deployments" / "deploy.py").read_text()
+    )
 
 
 def test_prefect_yaml_is_valid_and_matches_the_deployment_in_code():
@@ -54,7 +72,8 @@ def test_prefect_yaml_is_valid_and_matches_the_deployment_in_code():
     raw = yaml.safe_load(text)
     project = PrefectYamlModel.model_validate(raw)
     # One deployment: a second one would add a second 18:30 run of the same job.
-    assert [d.name for d in project.deployments] == [DEPLOYMENT_NAME]
+    # The work pool's name, never the one `serve` registers (serve would take it over).
+    assert [d.name for d in project.deployments] == [DEPLOYMENT_NAME] != [SERVED_DEPLOYMENT_NAME]
     # Nothing of the deploying machine is recorded (its $HOME was, once): no pull step at all.
     assert raw["pull"] == [] and "pull" not in raw["deployments"][0]
     assert "{{" not in yaml.safe_dump(raw)  # no templates (the comments may say why)
@@ -69,6 +88,7 @@ def test_prefect_yaml_is_valid_and_matches_the_deployment_in_code():
             deployment.concurrency_limit.collision_strategy == CONCURRENCY.collision_strategy.value
         )
         assert deployment.work_pool.name == "nvda-forecast-process"
+        assert deployment.paused is False  # deploying switches the schedule on
 
 
 def test_prefect_yaml_entrypoint_imports_the_flow():
@@ -169,9 +189,12 @@ def test_deploy_py_and_prefect_deploy_register_one_deployment_with_no_deploy_tim
         for noise in ("cuInit", "E0000 ", "use_unbounded_threadpool"):
             assert noise not in done.stdout + done.stderr
         with get_client(sync_client=True) as client:
-            (deployment,) = _deployments(client)
+            # Only the pool's: a served one (another test's `-served`) is another deployment.
+            (deployment,) = [d for d in _deployments(client) if d.name == DEPLOYMENT_NAME]
             limit = client.read_global_concurrency_limit_by_name(ticker_limit_name("NVDA"))
-        assert deployment.name == DEPLOYMENT_NAME
+            # Paused (as `serve` of the same name once left it): deploying again resumes it.
+            client.pause_deployment(deployment.id)
+        assert deployment.paused is False
         assert deployment.work_pool_name == "nvda-forecast-process"
         assert len(deployment.schedules) == 1
         assert deployment.global_concurrency_limit.limit == 1
@@ -183,3 +206,152 @@ def test_deploy_py_and_prefect_deploy_register_one_deployment_with_no_deploy_tim
     with get_client(sync_client=True) as client:  # leave the session's server as it was
         client.delete_deployment(deployment.id)
         client.delete_work_pool("nvda-forecast-process")
+
+
+# --- serve and the work pool's deployment (issue 26, part 2) ---------------------------------
+
+POOL = "issue26-serve-pool"
+
+
+@pytest.fixture
+def served_then_stopped(monkeypatch):
+    """`serve` as the CLI runs it, but its runner stops as soon as it has started: the
+    registration and the shutdown (which pauses what the runner served) are Prefect's own, only
+    the polling loop in between is left out."""
+    from prefect.runner import Runner
+
+    async def start_and_stop(self, run_once=False, webserver=None):
+        async with self:
+            pass
+
+    monkeypatch.setattr(Runner, "start", start_and_stop)
+
+
+def _deployment_ids() -> set:
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        return {deployment.id for deployment in client.read_deployments()}
+
+
+@pytest.fixture
+def pool_deployments(prefect_server):
+    """Register deployments on a process work pool as deploy.py does; remove them (and whatever
+    a test served) afterwards, leaving the session's server as it was."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    before = _deployment_ids()
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name=POOL, type="process"), overwrite=True)
+
+    def register(flow, options: dict):
+        deployment = flow.to_deployment(
+            **options, concurrency_limit=CONCURRENCY, work_pool_name=POOL
+        )
+        return deployment.apply(work_pool_name=POOL)
+
+    yield register
+    with get_client(sync_client=True) as client:
+        for deployment_id in _deployment_ids() - before:
+            client.delete_deployment(deployment_id)
+        client.delete_work_pool(POOL)
+
+
+def _read(name: str):
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_deployment_by_name(name)
+
+
+def _served_with(flow_name: str, source: str):
+    """The deployments of ``flow_name`` that a test served (with ``source``), by name."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    with get_client(sync_client=True) as client:
+        deployments = client.read_deployments(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name]))
+        )
+    return {d.name: d for d in deployments if d.parameters.get("source") == source}
+
+
+def test_stopping_serve_leaves_the_work_pool_deployment_scheduled_and_on_its_pool(
+    pool_deployments, served_then_stopped
+):
+    from flows.daily import daily_forecast
+    from flows.deployment import serve
+
+    pool_id = pool_deployments(daily_forecast, deployment_options("NVDA", "yahoo"))
+    serve(ticker="NVDA", source="sample")
+
+    production = _read(f"{FLOW_NAME}/{DEPLOYMENT_NAME}")
+    assert production.id == pool_id
+    # Serve took it over once: moved it off the pool (its worker logged nothing) and paused it.
+    assert production.work_pool_name == POOL
+    assert production.paused is False
+    assert production.parameters["source"] == "yahoo"
+    assert [s.schedule.cron for s in production.schedules] == [DAILY_CRON]
+    assert all(s.active for s in production.schedules)
+    # serve registered (and, stopped, paused) a deployment of its own, under another name.
+    (served,) = _served_with(FLOW_NAME, "sample").values()
+    assert served.name == SERVED_DEPLOYMENT_NAME != DEPLOYMENT_NAME and served.id != pool_id
+    assert served.work_pool_name is None and served.paused is True
+
+
+def test_serve_refuses_to_take_over_a_deployment_of_a_work_pool(
+    pool_deployments, served_then_stopped
+):
+    from flows.daily import daily_forecast
+    from flows.deployment import ServeTakeoverError, serve
+
+    # A deployment on a pool under the served name (e.g. `prefect deploy --name nvda-daily-served`).
+    pool_id = pool_deployments(daily_forecast, deployment_options("NVDA", "yahoo", served=True))
+    with pytest.raises(ServeTakeoverError) as refused:
+        serve(ticker="NVDA", source="sample")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"'{FLOW_NAME}/{SERVED_DEPLOYMENT_NAME}' belongs to work pool '{POOL}'" in message
+    assert "prefect deployment delete" in message
+    untouched = _read(f"{FLOW_NAME}/{SERVED_DEPLOYMENT_NAME}")
+    assert (untouched.id, untouched.work_pool_name, untouched.paused) == (pool_id, POOL, False)
+    assert untouched.parameters["source"] == "yahoo"
+
+
+def test_stopping_a_served_fleet_leaves_the_work_pool_fleet_deployment_alone(
+    flow_settings, pool_deployments, served_then_stopped
+):
+    from flows.deployment import serve_fleet
+    from flows.fleet import fleet_forecast
+
+    assert fleet_forecast.name == FLEET_FLOW_NAME
+    pool_id = pool_deployments(fleet_forecast, fleet_deployment_options(["NVDA", "AVGO"]))
+    serve_fleet(tickers=["NVDA"], source="sample")
+
+    production = _read(f"{FLEET_FLOW_NAME}/{FLEET_DEPLOYMENT_NAME}")
+    assert (production.id, production.work_pool_name, production.paused) == (pool_id, POOL, False)
+    assert production.parameters["tickers"] == ["NVDA", "AVGO"]
+    (served,) = _served_with(FLEET_FLOW_NAME, "sample").values()
+    assert served.name == SERVED_FLEET_DEPLOYMENT_NAME
+    assert served.work_pool_name is None and served.paused is True
+
+
+def test_serving_again_resumes_the_served_deployment_it_paused(
+    pool_deployments, served_then_stopped, monkeypatch
+):
+    from flows.deployment import serve
+
+    serve(ticker="NVDA", source="sample")
+    assert _read(f"{FLOW_NAME}/{SERVED_DEPLOYMENT_NAME}").paused is True
+    # The next `serve` registers it again: its schedule is on while it runs.
+    from prefect.runner import Runner
+
+    seen = []
+
+    async def look_then_stop(self, run_once=False, webserver=None):
+        seen.append(_read(f"{FLOW_NAME}/{SERVED_DEPLOYMENT_NAME}").paused)
+
+    monkeypatch.setattr(Runner, "start", look_then_stop)
+    serve(ticker="NVDA", source="sample")
+    assert seen == [False]

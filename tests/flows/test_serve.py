@@ -14,7 +14,15 @@ from sqlalchemy import select
 
 from db.engine import dispose_engines, get_engine, unit_of_work
 from db.models import Prediction
-from flows.deployment import DEPLOYMENT_NAME, FLOW_NAME
+from flows.deployment import (
+    CONCURRENCY,
+    DEPLOYMENT_NAME,
+    FLEET_FLOW_NAME,
+    FLOW_NAME,
+    SERVED_DEPLOYMENT_NAME,
+    SERVED_FLEET_DEPLOYMENT_NAME,
+    deployment_options,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -34,19 +42,22 @@ def _environment(tmp_path: Path, api_url: str) -> dict[str, str]:
 
 
 def _wait_for_deployment(
-    client, process: subprocess.Popen, deadline: float, name: str = f"{FLOW_NAME}/{DEPLOYMENT_NAME}"
+    client, process: subprocess.Popen, deadline: float, flow_name: str = FLOW_NAME
 ):
-    from prefect.exceptions import ObjectNotFound
+    """The deployment of ``flow_name`` that serve registered (with ``--source sample``),
+    whatever its name."""
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"serve exited with {process.returncode}: {process.stdout.read()}")
-        try:
-            deployment = client.read_deployment_by_name(name)
-        except ObjectNotFound:
-            deployment = None
-        # serve's own registration (the session's server may hold one from another test).
-        if deployment is not None and deployment.parameters.get("source") == "sample":
+        deployments = client.read_deployments(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name]))
+        )
+        # serve's own registration (the session's server may hold others from other tests).
+        served = [d for d in deployments if d.parameters.get("source") == "sample"]
+        if served:
+            (deployment,) = served
             return deployment
         time.sleep(1)
     pytest.fail("serve did not register the deployment within its deadline")
@@ -97,6 +108,7 @@ def test_a_served_deployment_runs_to_completion_and_stores_the_forecast(flow_set
         deadline = time.monotonic() + 240
         with get_client(sync_client=True) as client:
             deployment = _wait_for_deployment(client, process, deadline)
+            assert deployment.name == SERVED_DEPLOYMENT_NAME
             assert deployment.schedules[0].schedule.cron == "30 18 * * 1-5"
             run = _run_to_completion(client, deployment.id, {"as_of": "2004-12-31"}, deadline)
     finally:
@@ -131,9 +143,8 @@ def test_a_served_many_ticker_deployment_runs_every_ticker(flow_settings, tmp_pa
     try:
         deadline = time.monotonic() + 300
         with get_client(sync_client=True) as client:
-            deployment = _wait_for_deployment(
-                client, process, deadline, name="fleet-forecast/fleet-daily"
-            )
+            deployment = _wait_for_deployment(client, process, deadline, FLEET_FLOW_NAME)
+            assert deployment.name == SERVED_FLEET_DEPLOYMENT_NAME
             assert deployment.parameters["tickers"] == ["NVDA", "AVGO"]
             # As the API sends a scheduled run's parameters: JSON, the date as text. (It failed
             # validation while flows/fleet.py had `from __future__ import annotations`.)
@@ -148,3 +159,56 @@ def test_a_served_many_ticker_deployment_runs_every_ticker(flow_settings, tmp_pa
         ("NVDA", "2025-02-11"),
     ]
     assert {f.flow_run_id for f in forecasts} == {str(run.id)}
+
+
+def test_serve_leaves_the_work_pool_deployment_alone_and_sigterm_does_not_pause_it(
+    flow_settings, tmp_path
+):
+    """Issue 26: serve registered the pool's `nvda-daily` itself, ran its runs, and a SIGTERM to
+    serve paused it, switching the production schedule off without a word."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.daily import daily_forecast
+
+    pool = "issue26-sigterm-pool"
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process"), overwrite=True)
+    pool_id = daily_forecast.to_deployment(
+        **deployment_options(), concurrency_limit=CONCURRENCY, work_pool_name=pool
+    ).apply(work_pool_name=pool)
+    process = subprocess.Popen(
+        SERVE,
+        cwd=tmp_path,
+        env=_environment(tmp_path, PREFECT_API_URL.value()),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    served_id = None
+    try:
+        with get_client(sync_client=True) as client:
+            served = _wait_for_deployment(client, process, time.monotonic() + 240)
+            served_id = served.id
+            while_served = client.read_deployment(pool_id)
+        process.send_signal(signal.SIGTERM)  # a scheduler's stop, `kill`, a container's end
+        process.communicate(timeout=60)
+        with get_client(sync_client=True) as client:
+            after_stop = client.read_deployment(pool_id)
+            served = client.read_deployment(served_id)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        with get_client(sync_client=True) as client:  # leave the session's server as it was
+            for deployment_id in {pool_id, served_id} - {None}:
+                client.delete_deployment(deployment_id)
+            client.delete_work_pool(pool)
+    for production in (while_served, after_stop):
+        assert (production.name, production.work_pool_name) == (DEPLOYMENT_NAME, pool)
+        assert production.parameters["source"] == "yahoo"
+        assert production.paused is False
+    assert served.name == SERVED_DEPLOYMENT_NAME != DEPLOYMENT_NAME and served.id != pool_id
+    # What serve registered, it pauses when it stops: no scheduled runs pile up for nobody.
+    assert served.paused is True and served.work_pool_name is None
