@@ -24,6 +24,36 @@ MIN_INTERVAL_S = 5.0
 """...and at most once in this many seconds."""
 
 
+class Throttle:
+    """When a progress bar may move: by ``step`` percent or more, ``min_interval_s`` after the
+    last move. For any progress artifact (a fit's, a backfill's): each move is one event."""
+
+    def __init__(
+        self,
+        *,
+        step: float = STEP_PERCENT,
+        min_interval_s: float = MIN_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.step = step
+        self.min_interval_s = min_interval_s
+        self.clock = clock
+        self.shown = 0.0
+        self.shown_at = clock()
+
+    def restart(self) -> None:
+        """The bar is back at 0 (a new artifact), shown now."""
+        self.shown, self.shown_at = 0.0, self.clock()
+
+    def due(self, percent: float) -> bool:
+        """Whether the bar should move to ``percent`` now; if so, it counts as moved."""
+        now = self.clock()
+        if percent - self.shown >= self.step and now - self.shown_at >= self.min_interval_s:
+            self.shown, self.shown_at = percent, now
+            return True
+        return False
+
+
 class TrainingProgress(keras.callbacks.Callback):
     """Log the losses of each epoch; move a progress artifact now and then.
 
@@ -44,18 +74,14 @@ class TrainingProgress(keras.callbacks.Callback):
         self.kind = kind
         self.max_epochs = max_epochs
         self.logger = logger
-        self.step = step
-        self.min_interval_s = min_interval_s
-        self.clock = clock
+        self.throttle = Throttle(step=step, min_interval_s=min_interval_s, clock=clock)
         self.artifact_id = None
-        self.shown = 0.0
-        self.shown_at = 0.0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.artifact_id = create_progress_artifact(
             0.0, key="training-progress", description=f"{self.kind}: starting"
         )
-        self.shown, self.shown_at = 0.0, self.clock()
+        self.throttle.restart()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -69,10 +95,8 @@ class TrainingProgress(keras.callbacks.Callback):
         if self.artifact_id is None:
             return
         percent = min(100.0, 100.0 * done / self.max_epochs)
-        now = self.clock()
-        if percent - self.shown >= self.step and now - self.shown_at >= self.min_interval_s:
+        if self.throttle.due(percent):
             update_progress_artifact(self.artifact_id, percent, line)
-            self.shown, self.shown_at = percent, now
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.artifact_id is not None:

@@ -92,3 +92,14 @@ def test_every_epoch_is_still_logged(artifacts, caplog):
         _fit(callback, 30, clock, seconds_per_epoch=0.01)
     lines = [r.getMessage() for r in caplog.records if r.name == "test.progress"]
     assert len(lines) == 30 and lines[-1].startswith("retrain epoch 30/30: ")
+
+
+def test_the_throttle_moves_by_steps_and_waits_between_moves():
+    clock = Clock()
+    throttle = progress.Throttle(step=10.0, min_interval_s=5.0, clock=clock)
+    assert not throttle.due(9.9)  # not a whole step
+    assert not throttle.due(50.0)  # a step, but no time has passed
+    clock.now = 5.0
+    assert throttle.due(50.0)
+    clock.now = 100.0
+    assert not throttle.due(55.0) and throttle.due(60.0)
