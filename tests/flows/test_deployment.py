@@ -355,3 +355,18 @@ def test_serving_again_resumes_the_served_deployment_it_paused(
     monkeypatch.setattr(Runner, "start", look_then_stop)
     serve(ticker="NVDA", source="sample")
     assert seen == [False]
+
+
+def test_the_serve_command_says_in_one_line_that_it_will_not_take_over_a_pool_deployment(
+    pool_deployments, capsys
+):
+    from flows.daily import daily_forecast
+    from flows.presentation.cli import main
+
+    pool_deployments(daily_forecast, deployment_options("NVDA", "yahoo", served=True))
+    assert main(["serve", "--source", "sample"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(
+        f"error: deployment '{FLOW_NAME}/{SERVED_DEPLOYMENT_NAME}' belongs to work pool '{POOL}'"
+    )
+    assert _read(f"{FLOW_NAME}/{SERVED_DEPLOYMENT_NAME}").work_pool_name == POOL
