@@ -15,7 +15,6 @@ from db.repository.alerts import (
 )
 from db.repository.predictions import (
     latest_forecast,
-    prune_test_predictions,
     read_forecast_accuracy,
     read_held_out,
     read_predictions,
@@ -38,6 +37,7 @@ from db.repository.registry import (
     get_evaluation,
     get_model_version,
     lineage,
+    lineage_retrain,
     lineage_retrain_date,
     list_model_versions,
     promote,
@@ -45,13 +45,22 @@ from db.repository.registry import (
     reject,
     retire,
 )
-from db.repository.runs import clear_run, get_run, list_runs, mark_run_failed, run_for, start_run
+from db.repository.runs import (
+    clear_run,
+    day_forecaster,
+    get_run,
+    list_runs,
+    mark_run_failed,
+    run_for,
+    start_run,
+)
 
 __all__ = [
     "add_alert",
     "add_model_version",
     "artifact_in_use",
     "clear_run",
+    "day_forecaster",
     "delete_prices",
     "get_champion",
     "get_evaluation",
@@ -62,6 +71,7 @@ __all__ = [
     "latest_ingestion",
     "latest_price_date",
     "lineage",
+    "lineage_retrain",
     "lineage_retrain_date",
     "list_alerts",
     "list_model_versions",
@@ -69,7 +79,6 @@ __all__ = [
     "mark_run_failed",
     "open_alerts",
     "promote",
-    "prune_test_predictions",
     "read_drift_metrics",
     "read_forecast_accuracy",
     "read_held_out",

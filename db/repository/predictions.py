@@ -10,7 +10,13 @@ import pandas as pd
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
-from db.models import PREDICTION_KINDS, PREDICTION_METHODS, Prediction, Price
+from db.models import (
+    PREDICTION_KINDS,
+    PREDICTION_METHODS,
+    ModelVersion,
+    Prediction,
+    Price,
+)
 from db.repository.bulk import clean_number, insert_rows
 from db.repository.runs import run_for
 from db.types import utcnow
@@ -91,20 +97,6 @@ def replace_predictions(
     return insert_rows(session, Prediction.__table__, [common | record for record in records])
 
 
-def prune_test_predictions(*, session: Session, ticker: str, before: dt.date) -> int:
-    """Delete ``test`` predictions of runs as of dates before ``before``; return how many.
-
-    Every retrain stores its held-out test window (250 rows by default); keeping only the
-    newest bounds the table, while every run's metrics stay in ``evaluations``.
-    """
-    result = session.execute(
-        delete(Prediction).where(
-            Prediction.ticker == ticker, Prediction.kind == "test", Prediction.as_of_date < before
-        )
-    )
-    return result.rowcount
-
-
 def read_predictions(
     *,
     session: Session,
@@ -165,11 +157,14 @@ def read_realized_errors(
     since: dt.date | None = None,
     through: dt.date | None = None,
     model_version_id: int | None = None,
+    live_only: bool = False,
 ) -> pd.DataFrame:
     """Only the served forecasts whose target day has arrived by ``through``, oldest first.
 
     ``through`` is the as-of date of the run that reads them: a replay or backfill must not see
-    the closes of days after it, even when the database already holds them.
+    the closes of days after it, even when the database already holds them. ``live_only``
+    keeps the days whose LSTM was of the live lineage (see :func:`read_walk_forward`), whoever
+    served them.
     """
     view = forecast_accuracy
     statement = select(view).where(view.c.ticker == ticker, view.c.actual_close.is_not(None))
@@ -179,11 +174,25 @@ def read_realized_errors(
         statement = statement.where(view.c.target_date <= through)
     if model_version_id is not None:
         statement = statement.where(view.c.model_version_id == model_version_id)
+    if live_only:
+        live_days = select(Prediction.as_of_date).where(
+            Prediction.ticker == ticker,
+            Prediction.kind == "contender",
+            Prediction.method == "lstm",
+            Prediction.model_version_id.in_(_promoted(ticker)),
+        )
+        statement = statement.where(view.c.as_of_date.in_(live_days))
     return _frame(session, statement.order_by(view.c.target_date, view.c.created_at))
 
 
 def read_walk_forward(
-    *, session: Session, ticker: str, method: str, through: dt.date, limit: int | None = None
+    *,
+    session: Session,
+    ticker: str,
+    method: str,
+    through: dt.date,
+    limit: int | None = None,
+    live_only: bool = False,
 ) -> pd.DataFrame:
     """One forecaster's realized walk-forward record: its forecasts whose target day arrived
     by ``through``, each with the close that arrived, oldest first.
@@ -196,6 +205,9 @@ def read_walk_forward(
         The reading run's as-of date: later closes stay invisible.
     limit
         Keep only the newest ``limit`` forecasts.
+    live_only
+        Only the forecasts of models that were promoted (champions, and retired ones): the
+        live lineage's record, without the forecasts a replay's own model made of old days.
 
     Returns
     -------
@@ -203,34 +215,54 @@ def read_walk_forward(
         ``as_of_date, target_date, base_close, actual_close, predicted_close, scale,
         lower_80, upper_80, lower_95, upper_95, model_version_id``.
     """
-    return _with_actuals(
-        session,
-        ticker=ticker,
-        through=through,
-        limit=limit,
-        where=[Prediction.kind == "contender", Prediction.method == method],
+    where = [Prediction.kind == "contender", Prediction.method == method]
+    if live_only:
+        where.append(Prediction.model_version_id.in_(_promoted(ticker)))
+    return _with_actuals(session, ticker=ticker, through=through, limit=limit, where=where)
+
+
+def _promoted(ticker: str) -> Select[Any]:
+    """The ids of the ticker's models that were ever promoted: its live lineage."""
+    return select(ModelVersion.id).where(
+        ModelVersion.ticker == ticker, ModelVersion.promoted_at.is_not(None)
     )
 
 
-def read_held_out(*, session: Session, ticker: str, through: dt.date) -> pd.DataFrame:
-    """The test window of the newest retrain as of ``through`` (its held-out forecasts), with
-    the closes that arrived by ``through``; columns as :func:`read_walk_forward`."""
-    newest = (
-        select(func.max(Prediction.as_of_date))
-        .where(
-            Prediction.ticker == ticker,
-            Prediction.kind == "test",
-            Prediction.as_of_date <= through,
+def read_held_out(
+    *, session: Session, ticker: str, through: dt.date, model_version_id: int | None = None
+) -> pd.DataFrame:
+    """A retrain's test window (its held-out forecasts), with the closes that arrived by
+    ``through``; columns as :func:`read_walk_forward`.
+
+    The retrain is ``model_version_id``'s when given, else the newest stored as of
+    ``through``. Each row's ``as_of_date`` is its forecast's origin, the session before its
+    target (the rows themselves are stored under the retrain's own day).
+    """
+    if model_version_id is not None:
+        where = [Prediction.kind == "test", Prediction.model_version_id == model_version_id]
+    else:
+        newest = (
+            select(func.max(Prediction.as_of_date))
+            .where(
+                Prediction.ticker == ticker,
+                Prediction.kind == "test",
+                Prediction.as_of_date <= through,
+            )
+            .scalar_subquery()
         )
-        .scalar_subquery()
+        where = [Prediction.kind == "test", Prediction.as_of_date == newest]
+    frame = _with_actuals(session, ticker=ticker, through=through, limit=None, where=where)
+    if frame.empty:
+        return frame
+    before_first = session.scalar(
+        select(func.max(Price.date)).where(
+            Price.ticker == ticker, Price.date < frame["target_date"].iloc[0].date()
+        )
     )
-    return _with_actuals(
-        session,
-        ticker=ticker,
-        through=through,
-        limit=None,
-        where=[Prediction.kind == "test", Prediction.as_of_date == newest],
-    )
+    origins = frame["target_date"].shift(1)
+    origins.iloc[0] = pd.Timestamp(before_first) if before_first else pd.NaT
+    frame["as_of_date"] = origins.astype("datetime64[ns]")
+    return frame
 
 
 def _with_actuals(

@@ -104,13 +104,16 @@ def lineage(*, session: Session, version: ModelVersion) -> list[ModelVersion]:
     return chain
 
 
+def lineage_retrain(*, session: Session, version: ModelVersion) -> ModelVersion:
+    """The last full retrain behind ``version`` (itself if a retrain); a fine-tune whose
+    retrained root is gone gives its oldest known ancestor."""
+    chain = lineage(session=session, version=version)
+    return next((ancestor for ancestor in chain if ancestor.kind == "retrain"), chain[-1])
+
+
 def lineage_retrain_date(*, session: Session, version: ModelVersion) -> dt.date:
     """The as-of date of the last full retrain behind ``version`` (itself if a retrain)."""
-    for ancestor in lineage(session=session, version=version):
-        if ancestor.kind == "retrain":
-            return ancestor.as_of_date
-    # A fine-tune whose retrained root is gone: its oldest known ancestor is the best guess.
-    return lineage(session=session, version=version)[-1].as_of_date
+    return lineage_retrain(session=session, version=version).as_of_date
 
 
 def promote(*, session: Session, version: ModelVersion) -> ModelVersion | None:

@@ -9,6 +9,7 @@ the writers (``add_model_version``, ``record_evaluation``, ``replace_predictions
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -96,14 +97,33 @@ def list_runs(*, session: Session, ticker: str) -> list[Run]:
     return list(session.scalars(statement))
 
 
-def clear_run(*, session: Session, run_id: int) -> list[str]:
+def day_forecaster(*, session: Session, ticker: str, as_of_date: dt.date) -> ModelVersion | None:
+    """The model whose LSTM forecast the stored, succeeded run of the day made; None if the
+    day has no such run."""
+    statement = (
+        select(ModelVersion)
+        .join(Prediction, Prediction.model_version_id == ModelVersion.id)
+        .join(Run, Run.id == Prediction.run_id)
+        .where(
+            Run.ticker == ticker,
+            Run.as_of_date == as_of_date,
+            Run.status == "succeeded",
+            Prediction.kind == "contender",
+            Prediction.method == "lstm",
+        )
+    )
+    return session.scalars(statement).first()
+
+
+def clear_run(*, session: Session, run_id: int, keep: Collection[int] = ()) -> list[str]:
     """Delete what an earlier attempt of the run wrote; return the artifact URIs of the model
     versions deleted (the caller removes the files once the transaction has committed).
 
     Its forecasts, evaluations and drift metrics go. Its model versions go too, with their
     held-out test windows, except those later history rests on: the champion, and a version
     that another run's rows or another version (as its parent) refer to. Those stay, under
-    this run, with their standing and their test window.
+    this run, with their standing and their test window; so do the versions in ``keep`` (the
+    model a rerun forecasts with again).
     """
     session.flush()
     for table in (Evaluation, DriftReport):
@@ -114,6 +134,7 @@ def clear_run(*, session: Session, run_id: int) -> list[str]:
     version, child = ModelVersion.id, aliased(ModelVersion)
     needed = or_(
         ModelVersion.status == "champion",
+        ModelVersion.id.in_(list(keep)),
         exists().where(Prediction.model_version_id == version, Prediction.run_id != run_id),
         exists().where(Evaluation.model_version_id == version),
         exists().where(DriftReport.model_version_id == version),

@@ -10,15 +10,16 @@ from sqlalchemy import event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from db.engine import unit_of_work
-from db.models import Prediction
+from db.models import ModelVersion, Prediction
 from db.repository import (
     add_model_version,
     latest_forecast,
-    prune_test_predictions,
+    promote,
     read_forecast_accuracy,
     read_held_out,
     read_predictions,
     read_realized_errors,
+    read_walk_forward,
     replace_predictions,
     upsert_prices,
 )
@@ -87,21 +88,46 @@ def test_replacing_twice_keeps_one_set(session, version_id, bday, row_count) -> 
     assert (stored["horizon"] == 1).all()
 
 
-def test_pruning_keeps_only_the_newest_test_window_and_every_forecast(
-    session, version_id, bday, row_count
+def test_every_retrain_keeps_its_test_window_read_by_version_with_each_origin(
+    session, version_id, make_prices, bday
 ) -> None:
+    upsert_prices(make_prices(6), session=session, ticker="NVDA", source="sample")
     window = [_forecast(bday(n), 100.0, 101.0) for n in range(1, 4)]
     _store(session, version_id, bday(3), window, kind="test")
-    _store(session, version_id, bday(3), [_forecast(bday(4), 100.0, 102.0)])
-    later = [_forecast(bday(n), 100.0, 101.0) for n in range(2, 5)]
-    _store(session, version_id, bday(4), later, kind="test")
-    _store(session, version_id, bday(4), [_forecast(bday(5), 100.0, 102.0)])
+    newer = _model_version(session)
+    _store(session, newer, bday(5), [_forecast(bday(n), 100.0, 101.0) for n in (4, 5)], "test")
 
-    assert prune_test_predictions(session=session, ticker="NVDA", before=bday(4)) == 3
-    tests = read_predictions(session=session, ticker="NVDA", kind="test")
-    assert set(tests["as_of_date"].dt.date) == {bday(4)}
-    assert len(read_predictions(session=session, ticker="NVDA", kind="forecast")) == 2
-    assert row_count(session, Prediction) == 5
+    older = read_held_out(
+        session=session, ticker="NVDA", through=bday(5), model_version_id=version_id
+    )
+    newest = read_held_out(session=session, ticker="NVDA", through=bday(5))
+    # A retrain's window stays for reruns of its days; each row is dated by its own origin,
+    # the session before its target, not by the retrain's day that stored it.
+    assert list(older["target_date"].dt.date) == [bday(1), bday(2), bday(3)]
+    assert list(older["as_of_date"].dt.date) == [bday(0), bday(1), bday(2)]
+    assert list(newest["as_of_date"].dt.date) == [bday(3), bday(4)]
+    assert set(newest["model_version_id"]) == {newer}
+
+
+def test_the_live_record_leaves_out_what_models_never_promoted_forecast(
+    session, make_prices, bday
+) -> None:
+    upsert_prices(make_prices(5), session=session, ticker="NVDA", source="sample")
+    live, replayed = _model_version(session), _model_version(session)
+    promote(session=session, version=session.get(ModelVersion, live))
+    for day, model in ((0, live), (1, replayed), (2, live)):
+        rows = [_forecast(bday(day + 1), 100.0, 101.0)]
+        _store(session, model, bday(day), rows, kind="contender")
+        _store(session, model, bday(day), rows)
+
+    everything = read_walk_forward(session=session, ticker="NVDA", method="lstm", through=bday(4))
+    record = read_walk_forward(
+        session=session, ticker="NVDA", method="lstm", through=bday(4), live_only=True
+    )
+    served = read_realized_errors(session=session, ticker="NVDA", through=bday(4), live_only=True)
+    assert len(everything) == 3
+    assert list(record["as_of_date"].dt.date) == [bday(0), bday(2)]
+    assert list(served["as_of_date"].dt.date) == [bday(0), bday(2)]
 
 
 def test_repeated_target_dates_are_refused(session, version_id, bday) -> None:

@@ -13,6 +13,7 @@ from db.models import DriftReport, Evaluation, ModelVersion, Prediction, Run
 from db.repository import (
     add_model_version,
     clear_run,
+    day_forecaster,
     get_run,
     list_runs,
     mark_run_failed,
@@ -157,6 +158,29 @@ def test_clear_run_keeps_the_versions_later_history_rests_on(session) -> None:
     assert removed == ["/models/spare.keras"]
     kept = session.scalars(select(ModelVersion.id).where(ModelVersion.run_id == run.id)).all()
     assert sorted(kept) == sorted([champion.id, parent.id, forecaster.id])
+
+
+def test_the_day_s_forecaster_is_found_and_a_rerun_that_reuses_it_keeps_it(session) -> None:
+    run = _start(session)
+    replayed = _version(session, run, uri="/models/replayed.keras")  # a replay's own model
+    replace_predictions(
+        session=session,
+        ticker="NVDA",
+        as_of_date=DAY,
+        model_version_id=replayed.id,
+        kind="contender",
+        method="lstm",
+        rows=[{"target_date": NEXT, "base_close": 1.0, "predicted_close": 1.1}],
+        run_id=run.id,
+    )
+    assert day_forecaster(session=session, ticker="NVDA", as_of_date=DAY).id == replayed.id
+    assert day_forecaster(session=session, ticker="NVDA", as_of_date=NEXT) is None
+
+    removed = clear_run(session=session, run_id=run.id, keep=[replayed.id])
+
+    assert removed == []
+    assert session.get(ModelVersion, replayed.id) is not None
+    assert clear_run(session=session, run_id=run.id) == ["/models/replayed.keras"]
 
 
 def test_a_rerun_stores_its_rejected_candidate_beside_the_champion(session) -> None:
