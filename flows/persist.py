@@ -30,7 +30,6 @@ from db.repository import (
     artifact_in_use,
     clear_run,
     promote,
-    prune_test_predictions,
     record_evaluation,
     reject,
     replace_predictions,
@@ -148,7 +147,9 @@ def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> 
                 code_version=record.code_version,
                 data_hash=record.data_hash,
             ).id
-            cleared_files = clear_run(session=session, run_id=run_id)
+            # A rerun that forecasts with the day's own model again keeps it.
+            kept = () if record.champion_id is None else (record.champion_id,)
+            cleared_files = clear_run(session=session, run_id=run_id, keep=kept)
             if record.retired_champion_id is not None:
                 retire(session=session, version_id=record.retired_champion_id)
             candidate_id = _store_candidate(session, record, run_id)
@@ -164,7 +165,6 @@ def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> 
                     run_id=run_id,
                 )
             if serves and record.candidate.held_out is not None:
-                prune_test_predictions(session=session, ticker=record.ticker, before=record.as_of)
                 _replace(
                     session, record, run_id, "test", "lstm", record.candidate.held_out, candidate_id
                 )

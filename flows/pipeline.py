@@ -28,6 +28,7 @@ from flows.tasks import (
     decide_training,
     describe_database,
     find_champion,
+    find_day_forecaster,
     fine_tune_candidate,
     forecast_contenders,
     hyperparameters,
@@ -62,7 +63,7 @@ from forecasting.policy import (
     judge,
     serving_finding,
 )
-from forecasting.prices.sources import parse_source, source_for_ticker
+from forecasting.prices.sources import source_for_ticker
 
 
 def code_version() -> str:
@@ -186,7 +187,12 @@ def forecast_day(
     with clock.step("train"):
         trained = _train(incumbent.decision, incumbent.model, data, settings)
     with clock.step("evaluate"):
-        record = read_record(database_url, ticker, data.last_date)
+        record = read_record(
+            database_url,
+            ticker,
+            data.last_date,
+            incumbent.champion.retrain_id if incumbent.model is not None else None,
+        )
         evaluated = _evaluate(day, data, prices, trained, incumbent, record)
     with clock.step("watch"):
         findings = _watch(day, prices, data, ingested, incumbent, trained, evaluated)
@@ -210,10 +216,21 @@ def _deliver(settings: Settings, persisted: Persisted) -> None:
 
 
 def _decide(day: Day, data: PreparedData, *, restated: bool) -> Incumbent:
-    """Step 3: retrain, fine-tune or reuse the champion (and is its file usable?)."""
+    """Step 3: retrain, fine-tune or reuse the champion (and is its file usable?).
+
+    A replay of a stored day (one before the champion's own) reuses the model that forecast
+    it, so that a rerun of an old day stores again exactly what later days' records rest on.
+    """
     settings = day.settings
     champion = find_champion(day.database_url, day.ticker)
     model, broken = _read(champion)
+    replay = champion is not None and champion.info.as_of_date > data.last_date
+    day_model = None
+    if replay:
+        day_model = find_day_forecaster(day.database_url, day.ticker, data.last_date)
+    stored, stored_broken = _read(day_model)
+    if stored_broken is not None:
+        day_model = None
     decision = decide_training(
         mode=day.mode,
         champion=champion,
@@ -225,8 +242,10 @@ def _decide(day: Day, data: PreparedData, *, restated: bool) -> Incumbent:
             day.database_url, day.ticker, champion.info.retrained_as_of if champion else None
         ),
         champion_broken=broken,
+        day_model=day_model,
     )
-    replay = champion is not None and champion.info.as_of_date > data.last_date
+    if day_model is not None and decision.action == "reuse":
+        return Incumbent(day_model, stored, None, decision, replay)
     return Incumbent(champion, model, broken, decision, replay)
 
 
@@ -279,11 +298,31 @@ def _evaluate(
         train_window = (data.first_date, data.last_target_date)
     else:
         train_window = incumbent.champion.train_window
-    if serves and trained.test_loss is not None:
-        test_loss = trained.test_loss
-    else:
-        test_loss = student_t_loss(record.lstm.tail(settings.serving.window))
+    test_loss = _test_loss(serves, trained, incumbent, record, data, settings)
     return Evaluated(promotion, serves, held_out, contenders, served, train_window, test_loss)
+
+
+def _test_loss(
+    serves: bool,
+    trained: Trained | None,
+    incumbent: Incumbent,
+    record: Record,
+    data: PreparedData,
+    settings: Settings,
+) -> float | None:
+    """The serving model's test loss: a retrain of this day has its held-out loss (stored with
+    it, and read back on a rerun); any other, its loss over the lineage's realized record."""
+    if serves and trained.test_loss is not None:
+        return trained.test_loss
+    forecaster = incumbent.champion
+    if (
+        not serves
+        and forecaster is not None
+        and forecaster.kind == "retrain"
+        and forecaster.info.as_of_date == data.last_date
+    ):
+        return forecaster.test_loss
+    return student_t_loss(record.lstm.tail(settings.serving.window))
 
 
 def _watch(
@@ -301,8 +340,9 @@ def _watch(
         day.database_url,
         day.ticker,
         prices,
-        # A file or the bundled sample is the whole world: judge freshness by its last bar.
-        judge_as_of=day.as_of if parse_source(day.source).name == "yahoo" else data.last_date,
+        # Every source is judged against the day asked for: today for a live run (a file or
+        # the sample that ends months ago is stale, and says so), the as-of date for a replay.
+        judge_as_of=day.as_of,
         train_window=evaluated.train_window,
         reference=evaluated.held_out,
         restated=ingested.restatement is not None,

@@ -22,8 +22,10 @@ from prefect.cache_policies import NO_CACHE
 from db.engine import get_engine, mask_url, unit_of_work
 from db.migrate import ensure_schema
 from db.repository import (
+    day_forecaster,
     get_champion,
-    lineage_retrain_date,
+    get_evaluation,
+    lineage_retrain,
     read_held_out,
     read_prices,
     read_walk_forward,
@@ -50,13 +52,20 @@ from forecasting.policy import ChampionInfo, Decision, Mode, decide
 
 @dataclass(frozen=True)
 class Champion:
-    """The stored champion, with what the policy needs to know about it."""
+    """A stored model that forecasts (the champion, or the model that forecast a stored day),
+    with what the policy needs to know about it."""
 
     info: ChampionInfo
     kind: str
     artifact_uri: str
     sha256: str
     train_window: tuple[dt.date, dt.date]
+    retrain_id: int
+    """The last full retrain of its lineage: whose held-out test window calibrates it."""
+    test_loss: float | None
+    """Its test loss on its own day, as stored then."""
+    live: bool
+    """Whether it was ever promoted: of the live lineage, whose forecasts make the record."""
 
 
 @io_task
@@ -89,21 +98,38 @@ def find_champion(database_url: str, ticker: str) -> Champion | None:
     """Look up the current champion model version."""
     with unit_of_work(get_engine(database_url)) as session:
         version = get_champion(session=session, ticker=ticker)
-        if version is None:
-            return None
-        info = ChampionInfo(
-            version_id=version.id,
-            as_of_date=version.as_of_date,
-            retrained_as_of=lineage_retrain_date(session=session, version=version),
-            config_hash=version.config_hash,
-        )
-        return Champion(
-            info,
-            version.kind,
-            version.artifact_uri,
-            version.sha256,
-            (version.train_start, version.train_end),
-        )
+        return None if version is None else _describe(session, version)
+
+
+@task(name="decide: find the day's model", **IO_OPTIONS)
+def find_day_forecaster(database_url: str, ticker: str, day: dt.date) -> Champion | None:
+    """The model that made the LSTM forecast of a stored run of ``day``, if there is one."""
+    with unit_of_work(get_engine(database_url)) as session:
+        version = day_forecaster(session=session, ticker=ticker, as_of_date=day)
+        return None if version is None else _describe(session, version)
+
+
+def _describe(session, version) -> Champion:
+    retrain = lineage_retrain(session=session, version=version)
+    own = get_evaluation(
+        session=session, model_version_id=version.id, as_of_date=version.as_of_date
+    )
+    info = ChampionInfo(
+        version_id=version.id,
+        as_of_date=version.as_of_date,
+        retrained_as_of=retrain.as_of_date,
+        config_hash=version.config_hash,
+    )
+    return Champion(
+        info,
+        version.kind,
+        version.artifact_uri,
+        version.sha256,
+        (version.train_start, version.train_end),
+        retrain_id=retrain.id,
+        test_loss=own.test_loss if own is not None else None,
+        live=version.promoted_at is not None,
+    )
 
 
 @task(name="decide", cache_policy=NO_CACHE)
@@ -117,6 +143,7 @@ def decide_training(
     history_restated: bool,
     open_drift_alerts: tuple[str, ...],
     champion_broken: str | None,
+    day_model: Champion | None = None,
 ) -> Decision:
     """Choose retrain, fine-tune or reuse."""
     decision = decide(
@@ -128,6 +155,8 @@ def decide_training(
         history_restated=history_restated,
         open_drift_alerts=open_drift_alerts,
         champion_broken=champion_broken,
+        day_forecaster=day_model.info if day_model else None,
+        day_forecaster_live=day_model.live if day_model else False,
     )
     get_run_logger().info("decision: %s (%s)", decision.action, decision.reason)
     return decision
@@ -194,19 +223,25 @@ class Record:
     """The realized record as of a day: what each forecaster forecast, and what happened."""
 
     lstm: pd.DataFrame
-    """Every realized walk-forward forecast of the LSTM, oldest first."""
+    """Every realized walk-forward forecast of the live lineage's LSTM, oldest first."""
     held_out: pd.DataFrame
-    """The test window of the newest retrain stored as of the day."""
+    """The test window of the forecasting model's last retrain."""
 
 
 @task(name="evaluate: walk-forward record", **IO_OPTIONS)
-def read_record(database_url: str, ticker: str, through: dt.date) -> Record:
-    """Read the realized walk-forward record up to the as-of date, and nothing after it."""
+def read_record(database_url: str, ticker: str, through: dt.date, retrain_id: int | None) -> Record:
+    """Read the live lineage's realized walk-forward record up to the as-of date (nothing
+    after it), and the held-out test window of the forecasting model's retrain."""
     with unit_of_work(get_engine(database_url)) as session:
-        return Record(
-            lstm=read_walk_forward(session=session, ticker=ticker, method="lstm", through=through),
-            held_out=read_held_out(session=session, ticker=ticker, through=through),
+        lstm = read_walk_forward(
+            session=session, ticker=ticker, method="lstm", through=through, live_only=True
         )
+        if retrain_id is None:
+            return Record(lstm=lstm, held_out=lstm.iloc[0:0])
+        held_out = read_held_out(
+            session=session, ticker=ticker, through=through, model_version_id=retrain_id
+        )
+        return Record(lstm=lstm, held_out=held_out)
 
 
 @dataclass(frozen=True, eq=False)

@@ -49,6 +49,8 @@ def decide(
     history_restated: bool = False,
     open_drift_alerts: tuple[str, ...] = (),
     champion_broken: str | None = None,
+    day_forecaster: ChampionInfo | None = None,
+    day_forecaster_live: bool = False,
 ) -> Decision:
     """Choose between a full retrain, a fine-tune of the champion, or reusing it unchanged.
 
@@ -71,6 +73,13 @@ def decide(
     champion_broken
         Why the champion's model file cannot be used (missing, changed, unreadable), if so:
         a retrain replaces it without loading it.
+    day_forecaster
+        On a replay (the champion saw later days), the usable model that made the stored
+        forecast of the day, if any: it forecasts the day again, so a rerun of an old day
+        reproduces what later days' records rest on.
+    day_forecaster_live
+        Whether that model was of the live lineage (promoted); forcing a new model for such a
+        day is refused, since later days' records rest on its forecast.
 
     Returns
     -------
@@ -79,6 +88,8 @@ def decide(
     """
     if mode not in MODES:
         raise ConfigurationError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if champion is not None and day_forecaster is not None and champion.as_of_date > as_of:
+        return _rerun(mode, day_forecaster, as_of, live=day_forecaster_live)
     if mode == "retrain":
         return Decision("retrain", "retrain requested (--mode retrain)")
     if champion_broken is not None:
@@ -113,6 +124,23 @@ def decide(
     if mode == "finetune":
         return Decision("finetune", "fine-tune requested (--mode finetune)")
     return _auto(champion, as_of, retrain_every, history_restated, open_drift_alerts)
+
+
+def _rerun(mode: Mode, forecaster: ChampionInfo, as_of: dt.date, *, live: bool) -> Decision:
+    """A stored day before the champion's: the model that forecast it forecasts it again."""
+    if mode == "finetune" or (mode == "retrain" and live):
+        raise ConfigurationError(
+            f"{as_of} was forecast by model #{forecaster.version_id} of the live lineage and "
+            f"later days' records rest on it; rerun {as_of} without --mode {mode} (it reuses "
+            "that model)"
+        )
+    if mode == "retrain":
+        return Decision("retrain", "retrain requested (--mode retrain)")
+    return Decision(
+        "reuse",
+        f"a rerun of {as_of}: model #{forecaster.version_id}, which forecast that day, "
+        "forecasts it again",
+    )
 
 
 def _auto(

@@ -202,3 +202,26 @@ def test_champion_findings_are_critical_when_its_file_is_unusable():
     assert broken.message == f"The champion was retired and a new model retrained: {BROKEN}."
     fine = champion_finding(None)
     assert (fine.value, fine.breached, fine.clear, fine.severity) == (0.0, False, True, "info")
+
+
+def test_a_replay_of_a_stored_day_reuses_the_model_that_forecast_it():
+    newer = champion(as_of=dt.date(2025, 2, 14))
+    day_model = champion(as_of=AS_OF)
+    decision = auto(champion=newer, day_forecaster=day_model, day_forecaster_live=True)
+    assert decision.action == "reuse"
+    assert "model #7, which forecast that day" in decision.reason
+    # Without a stored model of the day, a replay trains its own, as before.
+    assert auto(champion=newer).action == "retrain"
+
+
+@pytest.mark.parametrize("mode", ["retrain", "finetune"])
+def test_forcing_a_new_model_on_a_live_day_later_days_rest_on_is_refused(mode):
+    newer = champion(as_of=dt.date(2025, 2, 14))
+    with pytest.raises(ConfigurationError, match=f"without --mode {mode}"):
+        auto(mode=mode, champion=newer, day_forecaster=champion(), day_forecaster_live=True)
+
+
+def test_a_replay_s_own_model_may_be_retrained_on_request():
+    newer = champion(as_of=dt.date(2025, 2, 14))
+    decision = auto(mode="retrain", champion=newer, day_forecaster=champion())
+    assert decision.action == "retrain"
