@@ -95,7 +95,8 @@ def _stale(days: pd.DatetimeIndex, expected: dt.date, config: DriftConfig) -> Fi
     severity: Severity = "critical" if behind > STALE_CRITICAL_SESSIONS else "warning"
     message = (
         f"The newest stored bar ({newest}) is {behind} completed session(s) behind {expected} "
-        f"(threshold {limit:g})."
+        f"(threshold {limit:g})"
+        + ("; refresh the source, or replay its last day with --as-of." if breached else ".")
     )
     return Finding("data_quality", "stale_sessions", float(behind), limit, breached,
                    severity if breached else "info", message)  # fmt: skip
