@@ -26,6 +26,7 @@ from db.migrate import ensure_schema
 from db.repository import (
     add_alert,
     get_open_alert,
+    list_runs,
     mark_run_failed,
     open_alerts,
     read_realized_errors,
@@ -468,7 +469,9 @@ def report_failed_run(
             alert = record_failure(
                 session,
                 ticker=ticker,
-                as_of=as_of or dt.datetime.now(dt.UTC).date(),
+                as_of=as_of
+                or _day_stored_by(session, ticker, flow_run_id)
+                or dt.datetime.now(dt.UTC).date(),
                 finding=finding,
                 flow_run_id=flow_run_id,
             )
@@ -482,3 +485,15 @@ def report_failed_run(
             notification_block=settings.alert_notification_block,
         )
     return alert
+
+
+def _day_stored_by(session: Session, ticker: str, flow_run_id: str | None) -> dt.date | None:
+    """The as-of date of the day this flow run stored, if it got that far (a run without
+    ``--as-of`` that failed after storing it, e.g. in its report): its failure belongs to that
+    day, not to today's date, where a failed runs row would stay after every good rerun."""
+    if flow_run_id is None:
+        return None
+    for run in reversed(list_runs(session=session, ticker=ticker)):
+        if run.flow_run_id == flow_run_id:
+            return run.as_of_date
+    return None

@@ -280,3 +280,37 @@ def test_the_failure_hook_survives_settings_it_cannot_read(monkeypatch, caplog):
     (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert line.startswith("could not record the failed run of NVDA: setting NVDA_FORECAST_ALERT")
     assert "SECRET" not in line
+
+
+def test_a_run_that_fails_after_storing_its_day_is_recorded_on_that_day_not_today(
+    database_url, events
+):
+    """Issue 26: a run without --as-of that failed after it stored its forecast (at delivery)
+    left a failed runs row dated today, beside its own succeeded day, for good."""
+    from db.models import Run
+    from db.repository import start_run
+    from flows.watch import report_failed_run
+
+    engine = get_engine(database_url)
+    ensure_schema(engine)
+    stored_day = dt.date(2004, 12, 31)
+    with unit_of_work(engine) as session:
+        start_run(
+            session=session,
+            ticker="NVDA",
+            as_of_date=stored_day,
+            started_at=dt.datetime.now(dt.UTC),
+            flow_run_id="flow-run-1",
+        )
+    alert = report_failed_run(
+        ticker="NVDA",
+        as_of=None,
+        error=RuntimeError("report not published (injected)"),
+        flow_run_id="flow-run-1",
+        database_url=database_url,
+    )
+    assert alert is not None and alert.as_of_date == stored_day
+    with unit_of_work(engine) as session:
+        runs = [(r.as_of_date, r.status) for r in session.scalars(select(Run))]
+    assert runs == [(stored_day, "succeeded")]  # its rows are still the day's
+    assert [event["event"] for event in events] == ["nvda-forecast.alert.pipeline.critical"]
