@@ -1,7 +1,8 @@
 """No look-ahead: what a run as of day D forecasts, serves and stores depends on bars up to D only.
 
-Every bar after D is poisoned (prices x 1000) and, worse, already stored by a later run: the run
-as of D must still forecast, calibrate and score exactly what a run on clean data forecasts.
+Every bar after D is poisoned (prices x 7: a jump no split ratio explains, under the 30x that
+validation refuses) and, worse, already stored by a later run: the run as of D must still
+forecast, calibrate and score exactly what a run on clean data forecasts.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def test_poisoned_future_bars_change_nothing_as_of_the_day(
 
     history = load_prices("sample", "NVDA", as_of=LATER)
     poisoned = history.copy()
-    poisoned.loc[poisoned.index > str(AS_OF), PRICES] *= 1000.0
+    poisoned.loc[poisoned.index > str(AS_OF), PRICES] *= 7.0
     poisoned_source = write_yahoo_export(poisoned, tmp_path / "poisoned.csv")
     clean_source = write_yahoo_export(history, tmp_path / "clean.csv")
 
