@@ -1,7 +1,7 @@
 # nvda-forecast image for a Prefect docker or kubernetes work pool.
 #   docker build -t nvda-forecast:0.1.0 .
-# A Prefect worker replaces CMD with `prefect flow-run execute`; run alone, the image serves the
-# daily deployment itself. Configuration (DATABASE_URL, PREFECT_API_URL, ...) comes from the
+# A Prefect worker replaces CMD with `prefect flow-run execute`; run alone, the image serves its
+# own deployment, daily-forecast/nvda-daily-served (never the work pool's nvda-daily). Configuration (DATABASE_URL, PREFECT_API_URL, ...) comes from the
 # environment at run time: nothing secret is baked in.
 #
 # The base is pinned by its full version tag. Where a registry is reached, pin its digest too
