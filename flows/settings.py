@@ -127,11 +127,15 @@ class Settings(BaseSettings):
 
     @field_validator("tickers", mode="after")
     @classmethod
-    def _normalize_tickers(cls, tickers: tuple[str, ...]) -> tuple[str, ...]:
+    def _check_tickers(cls, tickers: tuple[str, ...]) -> tuple[str, ...]:
+        # Checked here so that a bad symbol names the setting; spelled as given (the run
+        # normalizes them with --tickers' rules: upper case, duplicates dropped).
         try:
-            return tuple(normalize_ticker(ticker) for ticker in tickers)
+            for ticker in tickers:
+                normalize_ticker(ticker)
         except ConfigurationError as error:
             raise PydanticCustomError("ticker", "{reason}", {"reason": str(error)}) from None
+        return tickers
 
     @field_validator("alert_webhook_url", mode="after")
     @classmethod
