@@ -37,7 +37,7 @@ from flows.backfill import BackfillSummary, backfill_ticker
 from flows.concurrency import ticker_guard, tickers_held
 from flows.errors import ACTIONABLE
 from flows.pipeline import forecast_day
-from flows.presentation.report import fleet_table, publish_report
+from flows.presentation.report import alerts_status, fleet_table, money, publish_report
 from flows.run_names import (
     backfill_task_name,
     fleet_backfill_run_name,
@@ -100,9 +100,11 @@ class TickerOutcome:
                 f"{self.ticker}: {summary.ran} sessions run, {summary.skipped} already stored "
                 f"({summary.seconds:.0f} s)"
             )
+        alerts = f"; {alerts_status(summary.alerts)}" if summary.alerts else ""
         return (
-            f"{self.ticker}: {summary.served_by} serves {summary.predicted_close:,.2f} for "
-            f"{summary.target_date} ({summary.action}, model {summary.outcome})"
+            f"{self.ticker}: {summary.served_by} serves "
+            f"{money(summary.predicted_close, like=summary.base_close)} for "
+            f"{summary.target_date} ({summary.action}, model {summary.outcome}){alerts}"
         )
 
 
@@ -318,10 +320,12 @@ def _finish(outcomes: list[TickerOutcome], started: float, what: str) -> FleetSu
         key=f"fleet-{what}",
         description=f"{what}: {summary.to_text().splitlines()[0]}",
     )
-    days = {o.summary.as_of for o in outcomes if isinstance(o.summary, RunSummary)}
-    if what == "forecast" and len(days) == 1 and flow_run.parameters.get("as_of") is None:
-        # A live run learns its as-of date from the data: "NVDA, AVGO 2025-02-11".
-        rename_flow_run(flow_run.id, fleet_day_name([o.ticker for o in outcomes], days.pop()))
+    days = sorted({o.summary.as_of for o in outcomes if isinstance(o.summary, RunSummary)})
+    if what == "forecast" and days and flow_run.parameters.get("as_of") is None:
+        # A live run learns its as-of dates from the data: "NVDA, AVGO 2025-02-11" (or a span
+        # when the tickers' data end on different days).
+        name = fleet_day_name([o.ticker for o in outcomes], days[0])
+        rename_flow_run(flow_run.id, name + (f"..{days[-1]}" if len(days) > 1 else ""))
     if summary.failed:
         # The parent run shows Failed in the UI, naming the tickers; the summary stays its data.
         return Failed(

@@ -43,11 +43,15 @@ def _key(ticker: str, what: str) -> str:
 
 
 def _served(summary: RunSummary) -> str:
-    return "LSTM" if summary.served_by == "lstm" else "naive (last close)"
+    return "LSTM" if summary.served_by == "lstm" else "naive"
+
+
+# The UI's table artifact does not wrap its cells and cuts what passes the page's width (about
+# 780 px in a 1400 px window): a few short columns; the long text is in the summary artifact.
 
 
 def forecast_rows(summary: RunSummary) -> list[dict[str, str]]:
-    """The forecast as a one-row table: nine short columns, money formatted."""
+    """The forecast as a one-row table: seven short columns, money formatted."""
     s = summary
     like = s.base_close
     return [
@@ -58,9 +62,7 @@ def forecast_rows(summary: RunSummary) -> list[dict[str, str]]:
             "Forecast close": money(s.predicted_close, like=like),
             "80% interval": money_range(s.lower_80, s.upper_80, like=like),
             "95% interval": money_range(s.lower_95, s.upper_95, like=like),
-            "Last close": money(s.base_close, like=like),
             "Served by": _served(s),
-            "Model": f"#{s.champion_version_id} ({s.outcome})",
         }
     ]
 
@@ -118,9 +120,19 @@ def publish_report(summary: RunSummary, test_predictions: pd.DataFrame) -> None:
 # ---- many tickers ----------------------------------------------------------------------------
 
 
-def alert_text(alert: AlertLine) -> str:
-    """One alert in a table cell: ``warning drift: message (new)``."""
-    return f"{alert.severity} {alert.kind}: {alert.message}" + (" (new)" if alert.is_new else "")
+def alert_kinds(alerts: Iterable[AlertLine]) -> str:
+    """The kinds of some alerts, short enough for a table cell: ``data_drift x2 (critical),
+    pipeline``; their messages are in each ticker's summary artifact."""
+    counts: dict[str, list[AlertLine]] = {}
+    for alert in alerts:
+        counts.setdefault(alert.kind, []).append(alert)
+    parts = []
+    for kind, found in counts.items():
+        part = kind + (f" x{len(found)}" if len(found) > 1 else "")
+        if any(alert.severity == "critical" for alert in found):
+            part += " (critical)"
+        parts.append(part)
+    return ", ".join(parts) or "none"
 
 
 def alerts_status(alerts: Iterable[AlertLine]) -> str:
@@ -129,7 +141,7 @@ def alerts_status(alerts: Iterable[AlertLine]) -> str:
     if not alerts:
         return "ok"
     new = sum(1 for alert in alerts if alert.is_new)
-    noun = "open alert" if len(alerts) == 1 else "open alerts"
+    noun = "alert" if len(alerts) == 1 else "alerts"
     return f"{len(alerts)} {noun}" + (f" ({new} new)" if new else "")
 
 
@@ -149,8 +161,8 @@ def _fleet_row(outcome: Any) -> dict[str, str]:
             "Target day": "-",
             "Forecast close": "-",
             "95% interval": "-",
-            "Served by": "-",
-            "Open alerts": f"error pipeline: the run failed: {outcome.error}",
+            # The error is in the run's state message and log; the failed run opened this one.
+            "Open alerts": "pipeline (run failed)",
         }
     if hasattr(summary, "sessions"):  # a BackfillSummary
         return _backfill_row(outcome.ticker, summary)
@@ -158,23 +170,25 @@ def _fleet_row(outcome: Any) -> dict[str, str]:
         "Ticker": outcome.ticker,
         "Status": alerts_status(summary.alerts),
         "Target day": summary.target_date.isoformat(),
-        "Forecast close": money(summary.predicted_close, like=summary.base_close),
+        "Forecast close": money(summary.predicted_close, like=summary.base_close)
+        + ("" if summary.served_by == "lstm" else " (naive)"),
         "95% interval": money_range(summary.lower_95, summary.upper_95, like=summary.base_close),
-        "Served by": _served(summary),
-        "Open alerts": "; ".join(alert_text(a) for a in summary.alerts) or "none",
+        "Open alerts": alert_kinds(summary.alerts),
     }
 
 
 def _backfill_row(ticker: str, summary: Any) -> dict[str, str]:
     opened = len(summary.alerts_opened)
     status = "ok" if not opened else f"{opened} alert{'s' if opened != 1 else ''} opened"
+    like = summary.price_level
     return {
         "Ticker": ticker,
         "Status": status,
-        "Range": f"{summary.start} .. {summary.end}",
-        "Sessions": f"{summary.ran} run, {summary.skipped} already stored, of {summary.sessions}",
-        "Scored": score_line(summary),
-        "Alerts opened": "; ".join(summary.alerts_opened) or "none",
+        "Sessions": f"{summary.ran} run, {summary.skipped} stored",
+        "Realized": str(summary.realized),
+        "RMSE": money(summary.rmse, like=like),
+        "Naive RMSE": money(summary.naive_rmse, like=like),
+        "In 95%": percent(summary.inside_95, places=0),
     }
 
 
