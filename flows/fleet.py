@@ -21,8 +21,8 @@ opens its own database engine from the URL.
 import datetime as dt
 import os
 import time
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 
 from prefect import flow, get_run_logger, task
@@ -210,6 +210,24 @@ def _api_url() -> str:
 
     with get_client(sync_client=True) as client:
         return str(client.api_url).rstrip("/")
+
+
+@contextmanager
+def this_api_for_tasks() -> Iterator[None]:
+    """Tasks submitted meanwhile report to this run's Prefect API, wherever they run.
+
+    A task sent to a Dask worker takes the submitting run's Prefect settings with it, and its
+    client reads the API from them. A CLI run on its temporary API has none configured there
+    (the client finds the temporary server itself), so a worker started by hand without
+    ``PREFECT_API_URL`` used to start a temporary API of its own in each worker process: the
+    ticker's task runs went there, not to the run, and the server outlived a killed worker.
+    Naming the run's API in the settings the tasks take closes that, whatever the worker's
+    environment holds.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: _api_url()}):
+        yield
 
 
 def runner_for(settings: Settings, kind: str | None = None) -> TaskRunner:
@@ -406,7 +424,8 @@ def _fan_out(
         if not held:
             get_run_logger().info("another run holds one of the tickers: each waits for its own")
         jobs = [replace(job, slot_held=held) for job in jobs]
-        futures = per_ticker.map(jobs, parent_run_id=parent)
+        with this_api_for_tasks():
+            futures = per_ticker.map(jobs, parent_run_id=parent)
         outcomes = _collect(futures, jobs, parent)
     return _finish(outcomes, started, what)
 

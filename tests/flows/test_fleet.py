@@ -280,6 +280,65 @@ def test_a_real_command_records_every_task_run_in_its_temporary_api(
     assert {state for _, state in runs} == {"COMPLETED"}, runs
 
 
+@pytest.mark.slow
+def test_a_worker_started_without_prefect_api_url_reports_to_the_runs_temporary_api(
+    tmp_path, price_files, tiny_training, monkeypatch
+):
+    """A Dask worker started by hand with no PREFECT_API_URL, and a command on its temporary
+    API: the worker used to start a temporary Prefect API of its own (one per worker process)
+    that held the ticker's task runs and outlived a killed worker. The run hands its API to its
+    tasks: the task runs are the command's, and no Prefect server runs under the worker."""
+    distributed = pytest.importorskip("distributed")
+    psutil = pytest.importorskip("psutil")
+    # The worker's own environment: no Prefect API, a Prefect home of its own.
+    for name in [name for name in os.environ if name.startswith("PREFECT_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "worker-prefect"))
+    monkeypatch.setenv("NVDA_FORECAST_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    for name, value in (tiny_training | tensorflow_threads(workers=1)).items():
+        monkeypatch.setenv(name, value)
+
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PREFECT_", "DATABASE_URL"))
+    }
+    environment |= {
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    command = [sys.executable, "-m", "flows.presentation.cli", "run", "--tickers", "AAA,BBB"]
+    command += ["--source", price_files, "--task-runner", "dask", "--json"]
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        environment["NVDA_FORECAST_DASK_ADDRESS"] = cluster.scheduler_address
+        done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=900)
+        with distributed.Client(cluster) as client:
+            servers = client.run(
+                lambda: [
+                    child.pid
+                    for child in psutil.Process().children(recursive=True)
+                    if "uvicorn" in " ".join(child.cmdline())
+                ]
+            )
+    assert done.returncode == 0, done.stderr
+    assert list(servers.values()) == [[]], "a Prefect server ran under the worker"
+    flow_run_id = json.loads(done.stdout)["flow_run_id"]
+    with sqlite3.connect(tmp_path / "prefect" / "prefect.db") as prefect_db:
+        names = {
+            name
+            for (name,) in prefect_db.execute(
+                "SELECT name FROM task_run WHERE flow_run_id = ?", (flow_run_id,)
+            )
+        }
+    # Each ticker's task and its nested pipeline steps are the command's.
+    assert all(any(ticker in name for name in names) for ticker in ("AAA", "BBB")), names
+    assert sum(name.startswith("persist") for name in names) == 2, names
+    assert not (tmp_path / "worker-prefect" / "prefect.db").exists()
+
+
 def test_tickers_come_from_a_watchlist_file_or_the_setting(tmp_path, monkeypatch):
     watchlist = tmp_path / "semis.txt"
     watchlist.write_text("# semiconductors\nNVDA\n\n avgo  # Broadcom\nqcom\n")
