@@ -91,6 +91,9 @@ class RunRecord:
     contenders: tuple[Forecast, ...]
     findings: list[Finding]
     """Every metric of the checks, stored in `drift_reports` and applied to `alerts`."""
+    replay: bool = False
+    """A day before the champion's own: its metrics are stored, the ticker's alerts (which
+    describe its present) are left as they are."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> 
                 model_version_id=forecaster_id,
                 flow_run_id=record.flow_run_id,
                 run_id=run_id,
+                move_alerts=not record.replay,
             )
     except BaseException:
         if written is not None:

@@ -390,6 +390,7 @@ def _persist(
             served=evaluated.served.forecast,
             contenders=(evaluated.contenders.lstm, evaluated.contenders.naive),
             findings=findings,
+            replay=incumbent.replay,
         ),
         artifact_root=day.settings.artifact_root,
     )

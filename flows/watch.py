@@ -130,7 +130,7 @@ def watch(
     with unit_of_work(get_engine(database_url)) as session:
         # Only closes up to the run's last bar: a replay must not see later days.
         realized = read_realized_errors(
-            session=session, ticker=ticker, through=prices.index[-1].date()
+            session=session, ticker=ticker, through=prices.index[-1].date(), live_only=True
         )
     findings = run_checks(
         prices,
@@ -166,10 +166,13 @@ def store_findings(
     model_version_id: int | None,
     flow_run_id: str | None,
     run_id: int | None = None,
+    move_alerts: bool = True,
 ) -> list[StoredAlert]:
     """Write the run's drift metrics and apply the alert lifecycle; return the open alerts.
 
-    ``run_id``: the run the rows belong to (default: the day's run, created if need be)."""
+    ``run_id``: the run the rows belong to (default: the day's run, created if need be).
+    ``move_alerts=False`` (a replay of an old day) stores the metrics only: the alerts describe
+    the ticker's present, and a replay must not open, refresh or resolve them."""
     if run_id is None:
         run_id = run_for(session=session, ticker=ticker, as_of_date=as_of)
     record_drift_metrics(
@@ -182,6 +185,8 @@ def store_findings(
         run_id=run_id,
     )
     current = {(a.kind, a.metric): a for a in open_alerts(session=session, ticker=ticker)}
+    if not move_alerts:
+        return [_stored(alert, is_new=False) for alert in current.values()]
     verdict = reconcile(current.keys(), findings)
     new_ids = set()
     for finding in verdict.to_open:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from db.engine import get_engine, unit_of_work
 from db.migrate import upgrade
-from db.models import DriftReport, Evaluation, Prediction
+from db.models import Alert, DriftReport, Evaluation, Prediction
 from flows.backfill import backfill
 from flows.daily import daily_forecast
 from forecasting.errors import ConfigurationError
@@ -101,6 +101,14 @@ def snapshot(url: str) -> dict[dt.date, dict]:
         for row in session.scalars(select(DriftReport).where(DriftReport.kind != "pipeline")):
             days[row.as_of_date]["drift"][row.metric] = row.value
     return days
+
+
+def alert_states(url: str) -> list[tuple]:
+    with unit_of_work(get_engine(url)) as session:
+        return [
+            (alert.id, alert.metric, alert.status, alert.as_of_date, alert.value)
+            for alert in session.scalars(select(Alert).order_by(Alert.id))
+        ]
 
 
 def assert_same(before: dict, after: dict, what: str) -> None:
@@ -205,7 +213,11 @@ def test_a_replay_of_an_old_day_leaves_today_as_it_was(flow_settings):
     first = daily_forecast(ticker="NVDA", source="sample", as_of=today)
     stored = snapshot(flow_settings)
     rerun = daily_forecast(ticker="NVDA", source="sample", as_of=today)
+    alerts = alert_states(flow_settings)
     replay = daily_forecast(ticker="NVDA", source="sample", as_of=old)
+    # The alerts describe the ticker's present: a replay stores its metrics, moves no alert.
+    assert alert_states(flow_settings) == alerts
+    assert snapshot(flow_settings)[old]["drift"]
     again = daily_forecast(ticker="NVDA", source="sample", as_of=today)
 
     assert replay.action == "retrain" and replay.as_of == old
