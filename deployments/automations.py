@@ -1,6 +1,6 @@
 """A ready Prefect Automation: notify people of every new nvda-forecast alert.
 
-Each new alert is a Prefect event `nvda-forecast.alert.<kind>` about the resource
+Each new alert is a Prefect event `nvda-forecast.alert.<kind>.<severity>` about the resource
 `nvda-forecast.ticker.<TICKER>` (labels: severity, metric; payload: the alert's fields). This
 automation reacts to each one and sends it through a notification block (Slack, Teams, e-mail,
 PagerDuty, a custom webhook: create the block once in the UI or with `prefect block create`).
@@ -33,7 +33,7 @@ EVENT_PATTERN = "nvda-forecast.alert.*"
 SEVERITIES = ("info", "warning", "critical")
 SUBJECT = (
     "nvda-forecast {{ event.resource['nvda-forecast.severity'] }}: "
-    "{{ event.resource.name }} {{ event.event.split('.')[-1] }}"
+    "{{ event.resource['nvda-forecast.ticker'] }} {{ event.resource['nvda-forecast.kind'] }}"
 )
 BODY = (
     "{{ event.payload.message }}\n"

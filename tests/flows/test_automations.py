@@ -102,3 +102,15 @@ def test_a_missing_block_is_one_line(automations, prefect_server, capsys):
     assert err.count("\n") == 1
     assert automations.main(["--block", "ops"]) == 1
     assert "must be 'block-type/name'" in capsys.readouterr().err
+
+
+def test_the_notification_subject_names_severity_ticker_and_kind(automations):
+    import asyncio
+
+    from prefect.server.utilities.user_templates import render_user_template
+
+    event = emitted("critical", kind="performance_drift")
+    subject = asyncio.run(render_user_template(automations.SUBJECT, {"event": event}))
+    assert subject == "nvda-forecast critical: NVDA performance_drift"
+    body = asyncio.run(render_user_template(automations.BODY, {"event": event}))
+    assert body.startswith("m\nmetric returns_psi")
