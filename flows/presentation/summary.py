@@ -39,7 +39,7 @@ def _skill_words(skill: float | None) -> str:
 
 def _decision_line(summary: RunSummary) -> str:
     if summary.promoted is None:
-        return f"reuse champion model #{summary.champion_version_id}: {summary.reason}"
+        return f"reuse model #{summary.champion_version_id}: {summary.reason}"
     trained = f"{summary.action} -> model #{summary.candidate_version_id}"
     if summary.epochs is not None:
         trained += f" ({summary.epochs} epochs, {summary.train_seconds:.1f} s)"

@@ -75,7 +75,7 @@ def test_text_summary_names_the_forecast_interval_quality_and_decision():
 def test_reuse_and_rejection_read_differently():
     reused = summary(promoted=None, candidate_version_id=None, action="reuse", epochs=None)
     assert reused.outcome == "reused"
-    assert "reuse champion model #4" in to_text(reused)
+    assert "reuse model #4" in to_text(reused)
     rejected = summary(promoted=False, candidate_version_id=5, promotion_reason="worse")
     assert rejected.outcome == "rejected"
     assert "-> model #5 (7 epochs, 3.2 s) rejected" in to_text(rejected)
