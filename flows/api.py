@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,11 +48,55 @@ def configure_temporary_api() -> None:
         os.environ.setdefault(name, value)
 
 
+# Run beside the temporary API by a command: stop the server (SIGTERM: it shuts down cleanly)
+# once the command is gone, however it went. Only os and time: it starts in milliseconds.
+WATCH = """
+import os, signal, sys, time
+command, server = int(sys.argv[1]), int(sys.argv[2])
+while os.getppid() == command:
+    time.sleep(1)
+    try:
+        os.kill(server, 0)
+    except OSError:
+        sys.exit(0)
+try:
+    os.kill(server, signal.SIGTERM)
+except OSError:
+    pass
+"""
+
+
 def _temporary_server():
     from prefect.server.api.server import SubprocessASGIServer
 
-    # One instance per process: the flow's client finds this one already running.
-    return SubprocessASGIServer()
+    class TemporaryServer(SubprocessASGIServer):
+        """Prefect's temporary API server, which never outlives this command.
+
+        Prefect stops it at exit and on SIGTERM, but a command killed with SIGKILL (the OOM
+        killer) left it running for good, an orphan holding the run's leases in its memory. A
+        watcher process (:data:`WATCH`) stops it when this process is gone.
+        """
+
+        def _run_uvicorn_command(self):
+            server = super()._run_uvicorn_command()
+            watcher = subprocess.Popen(
+                [sys.executable, "-c", WATCH, str(os.getpid()), str(server.pid)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            self.__dict__.setdefault("watchers", []).append(watcher)
+            return server
+
+        def stop(self):
+            super().stop()
+            for watcher in self.__dict__.pop("watchers", []):
+                watcher.kill()
+                watcher.wait()
+
+    # One instance per process (Prefect keys them by port, in a registry its subclasses share):
+    # the flow's client finds this one already running.
+    return TemporaryServer()
 
 
 def ensure_api(meanwhile: Callable[[], None] | None = None) -> None:

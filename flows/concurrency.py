@@ -322,7 +322,7 @@ def ticker_guard(ticker: str, *, timeout_seconds: float | None = None) -> Iterat
         held.callback(hold.forget)  # after the slot is given back, before the unlock
         try:
             lease_id = held.enter_context(
-                _lease([hold.name], timeout_seconds=max(0.0, deadline - time.monotonic()))
+                _lease([hold.name], timeout_seconds=max(1.0, deadline - time.monotonic()))
             )
         except TimeoutError:
             raise _busy(ticker, hold, wait) from None

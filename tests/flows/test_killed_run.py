@@ -192,3 +192,46 @@ def price_files_for_kill(tmp_path, write_yahoo_export) -> str:
     path = tmp_path / "KILL.csv"
     write_yahoo_export(load_prices("sample", as_of=dt.date(2005, 6, 30)), path)
     return f"csv:{path}"
+
+
+START_API = textwrap.dedent(
+    """
+    import time
+    from flows.api import configure_temporary_api, ensure_api
+
+    configure_temporary_api()
+    ensure_api()
+    print("up", flush=True)
+    time.sleep(600)
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_command_killed_with_sigkill_leaves_no_temporary_api_behind(tmp_path):
+    """Prefect stops the temporary API at exit and on SIGTERM; a SIGKILL (the OOM killer) left
+    it running for good, an orphan holding the dead run's leases. It stops within seconds."""
+    psutil = pytest.importorskip("psutil")
+    environment = _environment(PREFECT_HOME=str(tmp_path / "prefect"))
+    command = subprocess.Popen(
+        [sys.executable, "-c", START_API],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    servers: list = []
+    try:
+        assert command.stdout.readline().strip() == "up"
+        servers = _server_processes(command.pid, psutil)
+        assert len(servers) == 1
+        command.send_signal(signal.SIGKILL)
+        command.wait(timeout=30)
+        _, alive = psutil.wait_procs(servers, timeout=20)
+        assert alive == [], "the temporary API outlived its command"
+    finally:
+        if command.poll() is None:
+            command.kill()
+        for server in servers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                server.kill()
