@@ -55,21 +55,15 @@ import pandas as pd
 from flows.settings import Settings
 from forecasting.calendar import session_close
 from forecasting.config import FeatureConfig, ServingConfig, TrainingConfig
-from forecasting.evaluation import (
-    INTERVAL_LEVELS,
-    RECORD_COLUMNS,
-    interval_quantiles,
-    record_metrics,
-    score_held_out,
-    skills_on_same_days,
-)
 from forecasting.features import make_features, prepare
+from forecasting.forecast import INTERVAL_LEVELS, interval_quantiles, score_held_out
 from forecasting.model import predict_distribution, train, walk_forward
 from forecasting.monitoring.alerting import RETRAIN_KINDS, Finding, reconcile
 from forecasting.monitoring.drift import data_drift, drift_inputs, run_checks
 from forecasting.monitoring.performance import relative_rmse
 from forecasting.policy import judge
 from forecasting.prices.sources import load_prices
+from forecasting.scoring import RECORD_COLUMNS, record_metrics, skills_on_same_days
 
 REPLAY_START = dt.date(2018, 1, 1)
 REPLAY_END = dt.date(2024, 12, 31)

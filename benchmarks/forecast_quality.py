@@ -191,7 +191,7 @@ def _days(result: dict[str, Any]) -> pd.DataFrame:
 
 def row(frames: list[pd.DataFrame]) -> dict[str, float]:
     """One table row: per series if ``frames`` has one frame, pooled over series-days if more."""
-    from forecasting.evaluation import point_metrics  # imports TensorFlow: after quiet_imports
+    from forecasting.scoring import point_metrics
 
     days = pd.concat(frames, ignore_index=True)
     base, actual = days["base_close"].to_numpy(), days["actual_close"].to_numpy()

@@ -39,7 +39,7 @@ from db.repository import (
 from flows.retry import IO_OPTIONS
 from flows.storage import remove_model, store_model
 from flows.watch import StoredAlert, store_findings
-from forecasting.evaluation import Forecast
+from forecasting.forecast import Forecast
 from forecasting.model import TrainingResult
 from forecasting.monitoring.alerting import Finding
 

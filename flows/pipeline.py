@@ -42,15 +42,8 @@ from flows.watch import deliver_alerts, open_drift_alerts, watch
 from forecasting.calendar import trading_days_between
 from forecasting.config import ServingConfig, config_fingerprint
 from forecasting.errors import ModelArtifactError
-from forecasting.evaluation import (
-    Forecast,
-    RecordMetrics,
-    record_metrics,
-    same_days,
-    skills_on_same_days,
-    student_t_loss,
-)
 from forecasting.features import PreparedData
+from forecasting.forecast import Forecast, same_days
 from forecasting.model import SavedModel, TrainingResult
 from forecasting.monitoring.alerting import Finding
 from forecasting.policy import (
@@ -64,6 +57,7 @@ from forecasting.policy import (
     serving_finding,
 )
 from forecasting.prices.sources import source_for_ticker
+from forecasting.scoring import RecordMetrics, record_metrics, skills_on_same_days, student_t_loss
 
 
 def code_version() -> str:

@@ -36,7 +36,8 @@ from flows.storage import read_stored_model
 from forecasting.baselines import naive_volatility_forecasts
 from forecasting.config import FeatureConfig, ServingConfig, TrainingConfig
 from forecasting.errors import ModelArtifactError
-from forecasting.evaluation import (
+from forecasting.features import PreparedData, prepare
+from forecasting.forecast import (
     Forecast,
     HeldOut,
     baseline_calibration_window,
@@ -45,7 +46,6 @@ from forecasting.evaluation import (
     naive_forecast,
     score_held_out,
 )
-from forecasting.features import PreparedData, prepare
 from forecasting.model import SavedModel, TrainingResult, fine_tune, train, walk_forward
 from forecasting.policy import ChampionInfo, Decision, Mode, decide
 

@@ -10,23 +10,25 @@ import pytest
 from forecasting.baselines import naive_volatility_forecasts
 from forecasting.config import ServingConfig
 from forecasting.errors import InsufficientDataError
-from forecasting.evaluation import (
-    RECORD_COLUMNS,
-    directional_accuracy,
+from forecasting.features import prepare
+from forecasting.forecast import (
     interval_quantiles,
     lstm_forecast,
     naive_forecast,
-    point_metrics,
-    record_metrics,
     same_days,
     score_held_out,
+)
+from forecasting.model import predict_distribution
+from forecasting.scoring import (
+    RECORD_COLUMNS,
+    directional_accuracy,
+    point_metrics,
+    record_metrics,
     scores,
     scores_signed,
     skills_on_same_days,
     student_t_loss,
 )
-from forecasting.features import prepare
-from forecasting.model import predict_distribution
 
 LOCATION, SCALE = 0.001, 0.02
 # Four realized days forecast from a close of 100, and a fifth still to come.

@@ -9,7 +9,6 @@ import pytest
 from scipy import stats
 
 from forecasting.errors import ModelArtifactError
-from forecasting.evaluation import student_t_loss
 from forecasting.features import prepare
 from forecasting.model import (
     SCALE_FLOOR,
@@ -26,6 +25,7 @@ from forecasting.model import (
     train,
     walk_forward,
 )
+from forecasting.scoring import student_t_loss
 
 # Four forecasts of a log return: what happened, mu and sigma.
 ACTUAL = np.array([0.0, 1.0, -0.03, 0.05])

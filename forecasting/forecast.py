@@ -1,24 +1,16 @@
-"""How good a forecaster is, judged only on forecasts it could have made at the time.
-
-Two records are scored:
-
-- the **held-out** record of a retrain: its one-step forecasts of the newest ``test_windows``
-  windows, made before it learned them (its test loss comes from these too);
-- the **walk-forward** record: the forecast made as of each past day D by whatever the policy
-  had on D, scored once D's next session has closed. This record is built one day at a time
-  by the runs themselves (stored as ``contender`` predictions), so nothing is re-scored.
+"""Step 7: the next session's forecasts, and a retrain's forecasts of its held-out days.
 
 A forecast of the next log return is a location ``mu`` and a scale ``sigma``; its price forecast
 is ``base_close * exp(mu)``, the naive forecast is the base close itself. Intervals are
 ``base_close * exp(mu -/+ q * sigma)``, where ``q`` is a conformal quantile of the realized
 scores ``|r - mu| / sigma`` that adaptive conformal inference keeps honest under drift
-(``forecasting.conformal``).
+(``forecasting.conformal``). The records these forecasts make are scored in
+:mod:`forecasting.scoring`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -36,32 +28,10 @@ from forecasting.config import ServingConfig
 from forecasting.conformal import adaptive_quantiles, minimum_scores
 from forecasting.errors import InsufficientDataError
 from forecasting.features import PreparedData, Split
-from forecasting.model import STUDENT_T_DF, T_CONSTANT, predict_distribution
-from forecasting.scoring import coverage, winkler_score
-
-logger = logging.getLogger(__name__)
+from forecasting.model import predict_distribution
+from forecasting.scoring import INTERVAL_COLUMNS, RECORD_COLUMNS, scores
 
 INTERVAL_LEVELS = (0.80, 0.95)
-INTERVAL_COLUMNS = ("lower_80", "upper_80", "lower_95", "upper_95")
-RECORD_COLUMNS = (
-    "as_of_date",
-    "target_date",
-    "base_close",
-    "actual_close",
-    "predicted_close",
-    "scale",
-    *INTERVAL_COLUMNS,
-)
-
-
-@dataclass(frozen=True)
-class PointMetrics:
-    """Errors of price forecasts: RMSE and MAE in dollars, MAPE in percent, hit rate in [0, 1]."""
-
-    rmse: float
-    mae: float
-    mape: float
-    directional_accuracy: float
 
 
 @dataclass(frozen=True)
@@ -98,129 +68,6 @@ class HeldOut:
     """The model's own loss (Student-t NLL of the log return) on those windows."""
     record: pd.DataFrame
     """:data:`RECORD_COLUMNS` without intervals: ``predicted_close`` and ``scale`` per day."""
-
-
-@dataclass(frozen=True)
-class RecordMetrics:
-    """Quality of one forecaster over a realized record, against naive on the same days."""
-
-    n: int
-    rmse: float
-    mae: float
-    mape: float
-    naive_rmse: float
-    naive_mae: float
-    skill: float
-    """``rmse / naive_rmse``: below 1 beats "tomorrow = today"."""
-    directional_accuracy: float
-    coverage_80: float
-    coverage_95: float
-    winkler_95: float
-
-
-def directional_accuracy(actual_returns: np.ndarray, predicted_returns: np.ndarray) -> float:
-    """Share of days whose predicted move has the sign of the actual move.
-
-    Days on which the close did not move (actual return exactly 0) have no direction and are
-    left out; a predicted move of exactly 0 calls no direction and counts as a miss.
-
-    Parameters
-    ----------
-    actual_returns, predicted_returns : numpy.ndarray
-        Actual and predicted log returns (or price changes), day by day.
-
-    Returns
-    -------
-    float
-        The hit rate in [0, 1]; NaN if the close never moved.
-    """
-    actual_sign = np.sign(np.asarray(actual_returns, dtype="float64"))
-    predicted_sign = np.sign(np.asarray(predicted_returns, dtype="float64"))
-    moved = actual_sign != 0
-    if not moved.any():
-        return math.nan
-    return float(np.mean(actual_sign[moved] == predicted_sign[moved]))
-
-
-def point_metrics(
-    base_close: np.ndarray, actual_close: np.ndarray, predicted_close: np.ndarray
-) -> PointMetrics:
-    """RMSE, MAE, MAPE and directional accuracy of price forecasts.
-
-    Parameters
-    ----------
-    base_close : numpy.ndarray
-        The last known close before each forecast (sets the direction of a move).
-    actual_close, predicted_close : numpy.ndarray
-        What happened and what was forecast.
-
-    Returns
-    -------
-    PointMetrics
-        ``rmse = sqrt(mean(e^2))``, ``mae = mean(|e|)``, ``mape = 100 * mean(|e| / actual)``
-        with ``e = predicted - actual``; directional accuracy per :func:`directional_accuracy`.
-    """
-    base, actual, predicted = (
-        np.asarray(values, dtype="float64")
-        for values in (base_close, actual_close, predicted_close)
-    )
-    if not len(actual) == len(predicted) == len(base) > 0:
-        raise ValueError("base, actual and predicted closes must be non-empty and of equal length")
-    errors = predicted - actual
-    return PointMetrics(
-        rmse=float(np.sqrt(np.mean(errors**2))),
-        mae=float(np.mean(np.abs(errors))),
-        mape=float(100.0 * np.mean(np.abs(errors) / actual)),
-        directional_accuracy=directional_accuracy(np.log(actual / base), np.log(predicted / base)),
-    )
-
-
-def record_metrics(record: pd.DataFrame) -> RecordMetrics | None:
-    """Score a realized record (:data:`RECORD_COLUMNS`) against naive on the same days.
-
-    Parameters
-    ----------
-    record : pandas.DataFrame
-        One row per forecast; rows without ``actual_close`` are left out. Interval columns may
-        be NaN (a held-out record has none): coverage and Winkler score are then NaN.
-
-    Returns
-    -------
-    RecordMetrics or None
-        None when no row has an actual close yet.
-    """
-    known = record[record["actual_close"].notna()]
-    if known.empty:
-        return None
-    base, actual, predicted = (
-        known[name].to_numpy(dtype="float64")
-        for name in ("base_close", "actual_close", "predicted_close")
-    )
-    ours = point_metrics(base, actual, predicted)
-    naive = point_metrics(base, actual, base)
-    has_intervals = all(name in known for name in INTERVAL_COLUMNS) and bool(
-        known[list(INTERVAL_COLUMNS)].notna().all(axis=None)
-    )
-    interval = {"coverage_80": math.nan, "coverage_95": math.nan, "winkler_95": math.nan}
-    if has_intervals:
-        interval = {
-            "coverage_80": coverage(actual, known["lower_80"], known["upper_80"]),
-            "coverage_95": coverage(actual, known["lower_95"], known["upper_95"]),
-            "winkler_95": float(
-                np.mean(winkler_score(actual, known["lower_95"], known["upper_95"], 0.95))
-            ),
-        }
-    return RecordMetrics(
-        n=len(known),
-        rmse=ours.rmse,
-        mae=ours.mae,
-        mape=ours.mape,
-        naive_rmse=naive.rmse,
-        naive_mae=naive.mae,
-        skill=ours.rmse / naive.rmse if naive.rmse > 0 else math.nan,
-        directional_accuracy=ours.directional_accuracy,
-        **interval,
-    )
 
 
 def _record(split: Split, location: np.ndarray, scale: np.ndarray) -> pd.DataFrame:
@@ -276,12 +123,6 @@ def score_held_out(model: keras.Model, data: PreparedData, config: ServingConfig
         record[f"lower_{percent}"] = record["base_close"] * np.exp(location - half)
         record[f"upper_{percent}"] = record["base_close"] * np.exp(location + half)
     return HeldOut(test_loss=float(test_loss), record=record)
-
-
-def scores(record: pd.DataFrame) -> np.ndarray:
-    """Non-conformity scores ``|log(actual / base) - mu| / sigma`` of a realized record."""
-    known = record[record["actual_close"].notna() & record["scale"].notna()]
-    return np.abs(scores_signed(known))
 
 
 def interval_quantiles(
@@ -402,62 +243,6 @@ def naive_forecast(baseline: pd.DataFrame) -> Forecast:
         upper_95=float(row["upper_95"]),
         scale=float(row["volatility"]),
     )
-
-
-def skills_on_same_days(
-    candidate: pd.DataFrame, champion: pd.DataFrame
-) -> tuple[float, float, int]:
-    """Skill of two records over the target days both forecast and that have arrived.
-
-    Parameters
-    ----------
-    candidate, champion : pandas.DataFrame
-        Records (:data:`RECORD_COLUMNS`), e.g. a retrain's held-out days and the champion's
-        walk-forward forecasts.
-
-    Returns
-    -------
-    (float, float, int)
-        Candidate skill, champion skill (RMSE / naive RMSE on the shared days) and how many
-        days they share; NaN skills when they share none.
-    """
-    shared = candidate.merge(
-        champion[["target_date", "predicted_close"]],
-        on="target_date",
-        suffixes=("", "_champion"),
-    ).dropna(subset=["actual_close"])
-    if shared.empty:
-        return math.nan, math.nan, 0
-    naive = shared["base_close"] - shared["actual_close"]
-    naive_rmse = float(np.sqrt(np.mean(naive**2)))
-
-    def skill(column: str) -> float:
-        error = shared[column] - shared["actual_close"]
-        return float(np.sqrt(np.mean(error**2))) / naive_rmse if naive_rmse > 0 else math.nan
-
-    return skill("predicted_close"), skill("predicted_close_champion"), len(shared)
-
-
-def student_t_loss(record: pd.DataFrame) -> float:
-    """The model's own loss (Student-t NLL of the log return) over a realized record.
-
-    The same quantity as ``forecasting.model.student_t_nll``, computed from stored forecasts
-    (``predicted_close`` gives ``mu``, ``scale`` is ``sigma``); NaN without realized rows.
-    """
-    known = record[record["actual_close"].notna() & record["scale"].notna()]
-    if known.empty:
-        return math.nan
-    z = scores_signed(known)
-    df = STUDENT_T_DF
-    nll = np.log(known["scale"].to_numpy(dtype="float64")) + 0.5 * (df + 1) * np.log1p(z * z / df)
-    return float(np.mean(nll) - T_CONSTANT)
-
-
-def scores_signed(record: pd.DataFrame) -> np.ndarray:
-    """``(log(actual / base) - mu) / sigma`` of each realized forecast."""
-    realized = np.log(record["actual_close"] / record["base_close"]).to_numpy(dtype="float64")
-    location = np.log(record["predicted_close"] / record["base_close"]).to_numpy(dtype="float64")
-    return (realized - location) / record["scale"].to_numpy(dtype="float64")
 
 
 def same_days(baseline: pd.DataFrame, record: pd.DataFrame) -> pd.DataFrame:
