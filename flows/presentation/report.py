@@ -222,7 +222,7 @@ def backfill_markdown(summary: Any, accuracy: pd.DataFrame, chart_uri: str | Non
     like = s.price_level
     lines = [f"# {s.ticker} backfill {s.start} .. {s.end}", ""]
     lines += [
-        "| | |",
+        f"| {s.ticker} backfill | |",
         "|---|---|",
         f"| Sessions | {s.ran} run, {s.skipped} already stored, of {s.sessions} (`{s.source}`) |",
         f"| Forecasts scored | {score_line(s)} |",
