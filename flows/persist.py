@@ -36,9 +36,9 @@ from db.repository import (
     retire,
     start_run,
 )
+from flows.alerts import StoredAlert, store_findings
 from flows.retry import IO_OPTIONS
 from flows.storage import remove_model, store_model
-from flows.watch import StoredAlert, store_findings
 from forecasting.forecast import Forecast
 from forecasting.model import TrainingResult
 from forecasting.monitoring.alerting import Finding

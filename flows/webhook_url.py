@@ -4,6 +4,12 @@ A webhook's path and query string are its secret (a Slack token, a signature): w
 can read shows ``scheme://host[:port]/***``. The check runs when the settings are read, so a typo
 fails at start-up in one line instead of at the first alert, after a run has stored its forecast.
 Nothing here raises on a malformed URL: masking one is how its error message is written.
+
+This is the one mask of a notification URL (settings, `flows.notify`). A database URL is masked
+by ``db.engine.mask_url`` instead, on purpose: its secret is the password only, and its path (the
+database name, the SQLite file) is what a person needs to read to fix a connection error, while
+a webhook's path is its secret. One function cannot show and hide the same part; and ``db/``
+must not import ``flows/``.
 """
 
 from __future__ import annotations

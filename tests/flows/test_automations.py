@@ -13,7 +13,8 @@ from prefect.events.schemas.automations import AutomationCore
 from prefect.server.events.schemas.automations import EventTrigger as ServerTrigger
 from prefect.server.events.schemas.events import ReceivedEvent
 
-from flows.watch import StoredAlert, alert_event
+from flows.alerts import StoredAlert
+from flows.notify import alert_event
 
 PATH = Path(__file__).resolve().parents[2] / "deployments" / "automations.py"
 BLOCK = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -28,7 +29,7 @@ def automations():
 
 
 def emitted(severity: str, kind: str = "data_drift") -> ReceivedEvent:
-    """The event flows.watch emits for an alert, as the server receives it."""
+    """The event flows.notify emits for an alert, as the server receives it."""
     alert = StoredAlert(
         1, "NVDA", kind, severity, "returns_psi", 0.6, 0.4, "m", dt.date(2024, 1, 2), "r", True
     )

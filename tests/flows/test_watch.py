@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from db.engine import get_engine, unit_of_work
 from db.migrate import ensure_schema
 from db.models import Alert, DriftReport
-from flows.watch import store_findings
+from flows.alerts import store_findings
 from forecasting.monitoring.alerting import Finding
 
 DAY = [dt.date(2024, 3, day) for day in (4, 5, 6, 7, 8)]
@@ -96,7 +96,7 @@ SECRET_URL = "https://hooks.example.com:8443/services/T000/B000/SECRETTOKEN?sig=
 
 
 def test_a_webhook_url_is_shown_without_its_path_and_query():
-    from flows.watch import mask_url, mask_urls
+    from flows.webhook_url import mask_url, mask_urls
 
     assert mask_url(SECRET_URL) == "https://hooks.example.com:8443/***"
     assert mask_url("http://127.0.0.1:9000") == "http://127.0.0.1:9000"
@@ -107,7 +107,7 @@ def test_a_webhook_url_is_shown_without_its_path_and_query():
 
 
 def _alert(value: float | None, threshold: float | None, flow_run_id: str | None = "run-1"):
-    from flows.watch import StoredAlert
+    from flows.alerts import StoredAlert
 
     return StoredAlert(
         7, "NVDA", "data_drift", "warning", "returns_psi", value, threshold, "m", DAY[0],
@@ -116,7 +116,7 @@ def _alert(value: float | None, threshold: float | None, flow_run_id: str | None
 
 
 def test_notifications_show_readable_numbers_and_the_event_names_its_flow_run():
-    from flows.watch import alert_event
+    from flows.notify import alert_event
 
     event = alert_event(_alert(1.8073711174054015, 449.0))
     assert (event["payload"]["value_text"], event["payload"]["threshold_text"]) == ("1.807", "449")
@@ -132,7 +132,7 @@ def test_a_webhook_error_is_logged_without_the_token(caplog):
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from flows.watch import post_webhook
+    from flows.notify import post_webhook
 
     class Refuse(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -161,7 +161,7 @@ def test_a_webhook_error_is_logged_without_the_token(caplog):
 
 
 def _new_alert(kind="data_drift", severity="warning", message="volatility x2.4", alert_id=7):
-    from flows.watch import StoredAlert
+    from flows.alerts import StoredAlert
 
     return StoredAlert(
         alert_id, "NVDA", kind, severity, "volatility_ratio", 2.4, 1.75, message, DAY[0],
@@ -172,7 +172,7 @@ def _new_alert(kind="data_drift", severity="warning", message="volatility x2.4",
 def test_the_event_feed_shows_the_severity_and_the_message_not_only_raw():
     """The Prefect UI's feed lists the event's name (as its title: `prefect.` dropped, each of
     `. _ -` a space) and the resource's `prefect.resource.name`; the payload is only in Raw."""
-    from flows.watch import alert_event
+    from flows.notify import alert_event
 
     event = alert_event(_new_alert(message="returns are 2.40x as volatile as the reference"))
     assert event["event"] == "nvda-forecast.alert.data_drift.warning"
@@ -194,7 +194,7 @@ def test_the_event_feed_shows_the_severity_and_the_message_not_only_raw():
 
 
 def test_a_long_message_is_cut_in_the_resource_name_and_whole_in_the_payload():
-    from flows.watch import alert_event
+    from flows.notify import alert_event
 
     message = "x" * 1000
     event = alert_event(_new_alert(message=message))
@@ -205,9 +205,9 @@ def test_a_long_message_is_cut_in_the_resource_name_and_whole_in_the_payload():
 
 @pytest.fixture
 def events(monkeypatch):
-    """The events flows.watch emits, recorded instead of sent."""
+    """The events flows.notify emits, recorded instead of sent."""
     emitted: list[dict] = []
-    monkeypatch.setattr("flows.watch.emit_event", lambda **event: emitted.append(event))
+    monkeypatch.setattr("flows.notify.emit_event", lambda **event: emitted.append(event))
     return emitted
 
 
@@ -222,7 +222,7 @@ def events(monkeypatch):
     ],
 )
 def test_a_malformed_webhook_url_is_a_warning_not_a_failed_run(events, caplog, url):
-    from flows.watch import deliver
+    from flows.notify import deliver
 
     failures = deliver(_new_alert(), webhook_url=url, notification_block="")
     assert failures == 1
@@ -233,7 +233,7 @@ def test_a_malformed_webhook_url_is_a_warning_not_a_failed_run(events, caplog, u
 
 
 def test_no_failure_of_any_channel_fails_the_delivery_of_the_others(monkeypatch, caplog):
-    from flows import watch
+    from flows import notify
 
     def broken_event(**_):
         raise RuntimeError("events client gone (injected)")
@@ -242,11 +242,11 @@ def test_no_failure_of_any_channel_fails_the_delivery_of_the_others(monkeypatch,
         raise ValueError("Port out of range 0-65535 (injected)")
 
     notified = []
-    monkeypatch.setattr(watch, "emit_event", broken_event)
-    monkeypatch.setattr(watch, "post_webhook", broken_webhook)
-    monkeypatch.setattr(watch, "notify_block", lambda name, alert: notified.append(alert.id))
+    monkeypatch.setattr(notify, "emit_event", broken_event)
+    monkeypatch.setattr(notify, "post_webhook", broken_webhook)
+    monkeypatch.setattr(notify, "notify_block", lambda name, alert: notified.append(alert.id))
     alerts = [_new_alert(alert_id=1), _new_alert(alert_id=2), _kept(3)]
-    delivered = watch.deliver_alerts.fn(
+    delivered = notify.deliver_alerts.fn(
         alerts, webhook_url="https://hooks.example.com/T/SECRETTOKEN", notification_block="a/b"
     )
     assert (delivered.new, delivered.failures) == (2, 4)
