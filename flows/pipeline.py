@@ -54,7 +54,8 @@ from forecasting.policy import (
     Serving,
     champion_finding,
     choose_served,
-    judge,
+    deciding_record,
+    judge_retrain,
     serving_finding,
 )
 from forecasting.prices.sources import source_for_ticker
@@ -427,32 +428,21 @@ def judge_candidate(
     tolerance: float,
     min_realized: int,
 ) -> Promotion:
-    """Step 5: does the candidate replace the champion? A retrain is judged on its held-out
-    days against the champion's walk-forward forecasts of the same days."""
+    """Step 5: does the candidate replace the champion (`forecasting.policy.judge_retrain`)?"""
     if trained is None:
         return Promotion(False, "")
-    if replay_of is not None:
-        return Promotion(
-            False,
-            f"a replay of an earlier day: the champion, fitted through {replay_of}, stays; "
-            "this candidate forecasts its own day only",
-        )
-    if trained.kind == "finetune":
-        windows = trained.result.training_windows
-        return Promotion(True, f"walked the champion forward through the newest {windows} windows")
-    if champion_record is None:
-        return Promotion(True, "no usable champion to compare with")
-    candidate_skill, champion_skill, shared = skills_on_same_days(trained.held_out, champion_record)
-    if shared < min_realized:
-        return Promotion(
-            True,
-            f"the champion has {shared} realized forecasts of the candidate's "
-            f"{len(trained.held_out)} held-out days, too few to compare",
-        )
-    verdict = judge(
-        candidate_skill=candidate_skill, champion_skill=champion_skill, tolerance=tolerance
+    comparison = None
+    if trained.kind == "retrain" and champion_record is not None and replay_of is None:
+        comparison = skills_on_same_days(trained.held_out, champion_record)
+    return judge_retrain(
+        kind=trained.kind,
+        windows=trained.result.training_windows,
+        held_out_days=len(trained.held_out) if trained.held_out is not None else 0,
+        replay_of=replay_of,
+        comparison=comparison,
+        tolerance=tolerance,
+        min_realized=min_realized,
     )
-    return Promotion(verdict.promote, f"{verdict.reason} on {shared} shared days")
 
 
 @task(name="serve", cache_policy=NO_CACHE)
@@ -465,10 +455,9 @@ def choose_forecast(
     tolerance: float,
 ) -> Served:
     """Step 6: serve the LSTM only while its realized record is not worse than naive."""
-    walk_forward = record.lstm.tail(serving.window)
-    deciding, basis = walk_forward, "walk-forward"
-    if len(walk_forward) < serving.min_realized:
-        deciding, basis = held_out.tail(serving.window), "held-out"
+    deciding, basis = deciding_record(
+        record.lstm, held_out, window=serving.window, min_realized=serving.min_realized
+    )
     lstm = record_metrics(deciding)
     decision = choose_served(
         skill=lstm.skill if lstm else None,

@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+import pandas as pd
+
 from forecasting.calendar import trading_days_between
 from forecasting.errors import ConfigurationError
 from forecasting.monitoring.alerting import Finding
@@ -193,6 +195,59 @@ def judge(*, candidate_skill: float, champion_skill: float | None, tolerance: fl
     return Promotion(False, f"{comparison}: worse by {margin:.4f} > tolerance {tolerance:g}")
 
 
+def judge_retrain(
+    *,
+    kind: str,
+    windows: int,
+    held_out_days: int,
+    replay_of: dt.date | None,
+    comparison: tuple[float, float | None, int] | None,
+    tolerance: float,
+    min_realized: int,
+) -> Promotion:
+    """Step 5: does a candidate replace the champion?
+
+    Parameters
+    ----------
+    kind
+        ``retrain`` or ``finetune``.
+    windows
+        Windows a fine-tune walked through (for its reason).
+    held_out_days
+        A retrain's held-out test days.
+    replay_of
+        The champion's own as-of date when this run replays an earlier day: the champion,
+        which has seen later days, stays.
+    comparison
+        ``(candidate skill, champion skill, shared days)``: a retrain on its held-out days
+        against the champion's walk-forward forecasts of the same days; None without a usable
+        champion.
+    tolerance, min_realized
+        As in :func:`judge`; fewer shared days than ``min_realized`` decide nothing (promoted).
+    """
+    if replay_of is not None:
+        return Promotion(
+            False,
+            f"a replay of an earlier day: the champion, fitted through {replay_of}, stays; "
+            "this candidate forecasts its own day only",
+        )
+    if kind == "finetune":
+        return Promotion(True, f"walked the champion forward through the newest {windows} windows")
+    if comparison is None:
+        return Promotion(True, "no usable champion to compare with")
+    candidate_skill, champion_skill, shared = comparison
+    if shared < min_realized:
+        return Promotion(
+            True,
+            f"the champion has {shared} realized forecasts of the candidate's "
+            f"{held_out_days} held-out days, too few to compare",
+        )
+    verdict = judge(
+        candidate_skill=candidate_skill, champion_skill=champion_skill, tolerance=tolerance
+    )
+    return Promotion(verdict.promote, f"{verdict.reason} on {shared} shared days")
+
+
 @dataclass(frozen=True)
 class Serving:
     """Which forecaster serves today's forecast, and why (the run summary shows the reason)."""
@@ -205,6 +260,18 @@ class Serving:
     """Realized forecasts in the deciding record."""
     basis: str
     """``walk-forward`` (the realized record) or ``held-out`` (the latest retrain's test days)."""
+
+
+def deciding_record(
+    walk_forward: pd.DataFrame, held_out: pd.DataFrame, *, window: int, min_realized: int
+) -> tuple[pd.DataFrame, str]:
+    """The record that decides serving, and its basis: the newest ``window`` realized
+    walk-forward forecasts, or the latest retrain's held-out days while those are fewer than
+    ``min_realized``."""
+    newest = walk_forward.tail(window)
+    if len(newest) < min_realized:
+        return held_out.tail(window), "held-out"
+    return newest, "walk-forward"
 
 
 def choose_served(

@@ -9,7 +9,9 @@ from forecasting.policy import (
     champion_finding,
     choose_served,
     decide,
+    deciding_record,
     judge,
+    judge_retrain,
     serving_finding,
 )
 
@@ -225,3 +227,46 @@ def test_a_replay_s_own_model_may_be_retrained_on_request():
     newer = champion(as_of=dt.date(2025, 2, 14))
     decision = auto(mode="retrain", champion=newer, day_forecaster=champion())
     assert decision.action == "retrain"
+
+
+def retrain_verdict(**overrides):
+    arguments = dict(
+        kind="retrain",
+        windows=250,
+        held_out_days=250,
+        replay_of=None,
+        comparison=(0.99, 1.0, 60),
+        tolerance=0.02,
+        min_realized=20,
+    )
+    return judge_retrain(**(arguments | overrides))
+
+
+def test_a_retrain_is_judged_on_the_days_it_shares_with_the_champion():
+    assert retrain_verdict().promote
+    assert "on 60 shared days" in retrain_verdict().reason
+    worse = retrain_verdict(comparison=(1.05, 1.0, 60))
+    assert not worse.promote and "worse by 0.0500" in worse.reason
+
+
+def test_too_few_shared_days_or_no_champion_promote_the_retrain():
+    few = retrain_verdict(comparison=(2.0, 1.0, 19))
+    assert few.promote and "19 realized forecasts of the candidate's 250" in few.reason
+    assert retrain_verdict(comparison=None).reason == "no usable champion to compare with"
+
+
+def test_a_replay_never_promotes_and_a_fine_tune_always_does():
+    replay = retrain_verdict(replay_of=dt.date(2025, 2, 14), comparison=(0.5, 1.0, 60))
+    assert not replay.promote and "fitted through 2025-02-14, stays" in replay.reason
+    fine_tune = retrain_verdict(kind="finetune", comparison=None, windows=250)
+    assert fine_tune.promote and "newest 250 windows" in fine_tune.reason
+
+
+def test_serving_is_decided_on_the_walk_forward_record_once_it_is_long_enough():
+    import pandas as pd
+
+    walk_forward, held_out = pd.DataFrame({"n": range(70)}), pd.DataFrame({"n": range(250)})
+    deciding, basis = deciding_record(walk_forward, held_out, window=60, min_realized=20)
+    assert basis == "walk-forward" and list(deciding["n"]) == list(range(10, 70))
+    deciding, basis = deciding_record(walk_forward[:19], held_out, window=60, min_realized=20)
+    assert basis == "held-out" and list(deciding["n"]) == list(range(190, 250))
