@@ -212,24 +212,25 @@ def test_same_seed_gives_identical_weights(prepared, tiny_training, trained):
 
 @pytest.mark.slow
 def test_steps_per_call_change_the_speed_not_the_numbers(prepared, tiny_training, monkeypatch):
-    import forecasting.model as model_module
+    import forecasting.model.network as network_module
+    import forecasting.model.trace as trace_module
 
     config = tiny_training.model_copy(update={"batch_size": 16})
     assert len(prepared.train) > 10 * config.batch_size  # an epoch is one call of many steps
-    assert model_module.STEPS_PER_CALL >= 16
+    assert network_module.STEPS_PER_CALL >= 16
     many = train(prepared, config)
     # One step a call, on a network of its own (the shared one is compiled once a process).
-    monkeypatch.setattr(model_module, "STEPS_PER_CALL", 1)
-    monkeypatch.setattr(model_module, "_shared_networks", {})
+    monkeypatch.setattr(network_module, "STEPS_PER_CALL", 1)
+    monkeypatch.setattr(trace_module, "_shared_networks", {})
     one = train(prepared, config)
-    (shared,) = model_module._shared_networks.values()
+    (shared,) = trace_module._shared_networks.values()
     assert shared.network.steps_per_execution == 1
     _assert_same_weights(many.model.get_weights(), one.model.get_weights())
     assert one.history == many.history
 
 
 def test_fit_batches_hold_every_window_once_an_epoch_in_a_seeded_order(prepared):
-    from forecasting.model import _batches
+    from forecasting.model.training import _batches
 
     split = prepared.train
 
@@ -299,7 +300,7 @@ def test_fine_tune_walks_the_newest_finetune_windows(
 ):
     calls = []
     monkeypatch.setattr(
-        "forecasting.model.walk_forward",
+        "forecasting.model.training.walk_forward",
         lambda model, windows, config, **_: calls.append((model, windows, config)) or "walked",
     )
     config = tiny_training.model_copy(update={"finetune_windows": finetune_windows})
@@ -314,7 +315,7 @@ def test_fine_tune_walks_the_newest_finetune_windows(
 
 def _own_trace_only(monkeypatch) -> None:
     """Make every model train and predict on its own trace, as without the shared network."""
-    monkeypatch.setattr("forecasting.model._shared_network", lambda model: None)
+    monkeypatch.setattr("forecasting.model.trace._shared_network", lambda model: None)
 
 
 def _train_walk_and_fine_tune(prepared, config, tomorrow):
@@ -447,7 +448,7 @@ def test_save_needs_a_keras_suffix(trained, tmp_path):
 
 def test_models_with_dropout_keep_their_own_trace():
     # Dropout draws random numbers inside the step: a shared trace would not replay them.
-    from forecasting.model import _shared_network
+    from forecasting.model.trace import _shared_network
 
     assert _shared_network(build_model(6, layers=2, units=4, dropout=0.1)) is None
     shared = _shared_network(build_model(6, layers=2, units=4))
