@@ -26,6 +26,8 @@ import yaml
 from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
+from forecasting.errors import one_line
+
 NAME = "nvda-forecast alerts"
 # Printed with --print when no --block is given: replace it with your block's id.
 PLACEHOLDER_BLOCK = UUID(int=0)
@@ -131,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except Exception as error:  # the API unreachable, refused, ...: one line, not a traceback
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        print(f"error: {type(error).__name__}: {reason}; check PREFECT_API_URL", file=sys.stderr)
+        print(f"error: {one_line(error)}; check PREFECT_API_URL", file=sys.stderr)
         return 1
     return 0
 

@@ -26,6 +26,7 @@ from prefect.deployments.runner import EntrypointType  # noqa: E402
 from flows.concurrency import ensure_ticker_limit  # noqa: E402
 from flows.daily import daily_forecast  # noqa: E402
 from flows.deployment import CONCURRENCY, deployment_options  # noqa: E402
+from forecasting.errors import one_line  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             deployment, work_pool_name=args.work_pool, image=args.image, build=False, push=False
         )
     except Exception as error:  # API unreachable, unknown work pool: one line, not a traceback
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        print(f"error: {type(error).__name__}: {reason}; check PREFECT_API_URL", file=sys.stderr)
+        print(f"error: {one_line(error)}; check PREFECT_API_URL", file=sys.stderr)
         return 1
     return 0
 
