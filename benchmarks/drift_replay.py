@@ -47,11 +47,11 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import numpy as np
 import pandas as pd
 
+# Imported before anything that loads Keras: the flows package sets TensorFlow's defaults
+# (forecasting.tensorflow_env).
 from flows.settings import Settings
 from forecasting.calendar import session_close
 from forecasting.config import FeatureConfig, ServingConfig, TrainingConfig

@@ -20,6 +20,8 @@ import os
 import sys
 from collections.abc import Iterator
 
+from forecasting.tensorflow_env import set_tensorflow_defaults
+
 
 @contextlib.contextmanager
 def native_stderr_silenced() -> Iterator[None]:
@@ -38,9 +40,7 @@ def native_stderr_silenced() -> Iterator[None]:
 
 def import_tensorflow() -> None:
     """Import TensorFlow once, quietly unless ``TF_CPP_MIN_LOG_LEVEL`` asks for its logs."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # The CLI, the tests and a worker all compute with the same (non-oneDNN) kernels.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    set_tensorflow_defaults()
     if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
         import tensorflow
 

@@ -12,24 +12,24 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 from dataclasses import asdict, dataclass
 
-# As in forecasting.model: quiet TensorFlow's start-up, whichever module imports it first.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from forecasting.tensorflow_env import set_tensorflow_defaults
 
-import keras
-import numpy as np
-import pandas as pd
+# Whichever module imports TensorFlow first, it starts with the project's defaults.
+set_tensorflow_defaults()
 
-from forecasting.calendar import next_trading_day
-from forecasting.config import ServingConfig
-from forecasting.conformal import adaptive_quantiles, minimum_scores
-from forecasting.errors import InsufficientDataError
-from forecasting.features import PreparedData, Split
-from forecasting.model import predict_distribution
-from forecasting.scoring import INTERVAL_COLUMNS, RECORD_COLUMNS, scores
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from forecasting.calendar import next_trading_day  # noqa: E402
+from forecasting.config import ServingConfig  # noqa: E402
+from forecasting.conformal import adaptive_quantiles, minimum_scores  # noqa: E402
+from forecasting.errors import InsufficientDataError  # noqa: E402
+from forecasting.features import PreparedData, Split  # noqa: E402
+from forecasting.model import predict_distribution  # noqa: E402
+from forecasting.scoring import INTERVAL_COLUMNS, RECORD_COLUMNS, scores  # noqa: E402
 
 INTERVAL_LEVELS = (0.80, 0.95)
 

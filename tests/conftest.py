@@ -6,13 +6,14 @@ import os
 import uuid
 from collections.abc import Iterator
 
+from forecasting.tensorflow_env import set_tensorflow_defaults
+
 # Before anything imports TensorFlow: keep its C++ start-up chatter out of test output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+set_tensorflow_defaults()
 
-import pytest
+import pytest  # noqa: E402
 
-from flows.settings import get_settings
+from flows.settings import get_settings  # noqa: E402
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "NVDA_FORECAST_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test"
