@@ -34,6 +34,7 @@ from flows.fleet import (
     tensorflow_threads,
 )
 from flows.presentation.cli import main
+from flows.run_names import day_name
 from flows.settings import Settings
 from forecasting.errors import ConfigurationError, PriceFileError
 from forecasting.prices.sources import load_prices
@@ -222,7 +223,7 @@ def test_a_real_dask_cluster_of_two_worker_processes(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[summary.flow_run_id]))
         )
     names = {run.name for run in runs}
-    assert {"forecast-AAA", "forecast-BBB", "forecast-CCC"} <= names
+    assert {day_name(ticker, None) for ticker in ("AAA", "BBB", "CCC")} <= names
 
     # The workers' forecasts are this process's, bit for bit: the same days run on the local
     # runner into a fresh store give the same LSTM forecasts and intervals.
@@ -275,7 +276,7 @@ def test_a_real_command_records_every_task_run_in_its_temporary_api(
             (flow_run_id,),
         ).fetchall()
     names = [name for name, _ in runs]
-    assert {"forecast-AAA", "forecast-BBB"} <= set(names)
+    assert {day_name("AAA", None), day_name("BBB", None)} <= set(names)
     assert sum(name.startswith("serve") for name in names) == 2
     assert {state for _, state in runs} == {"COMPLETED"}, runs
 
