@@ -202,6 +202,17 @@ def record_failed_download(
         )
 
 
+def _fetch_start(last: dt.date | None, as_of: dt.date | None) -> dt.date | None:
+    """The first day to fetch: the overlap's first session before the newest stored bar (up to
+    the as-of date); None (everything) when nothing is stored."""
+    if last is None:
+        return None
+    start = min(last, as_of) if as_of else last
+    for _ in range(OVERLAP_SESSIONS):
+        start = previous_trading_day(start)
+    return start
+
+
 def ingest(
     database_url: str,
     *,
@@ -213,11 +224,7 @@ def ingest(
 ) -> Ingested:
     """Step 1: fetch the gap since the last stored bar (plus an overlap), check it, store it."""
     last = last_stored_date(database_url, ticker)
-    start = None
-    if last is not None:
-        start = min(last, as_of) if as_of else last
-        for _ in range(OVERLAP_SESSIONS):
-            start = previous_trading_day(start)
+    start = _fetch_start(last, as_of)
     try:
         fetched = download(source, ticker, start, as_of, adjust_splits)
         restatement = check_restatement(database_url, ticker, source, fetched)

@@ -128,66 +128,10 @@ def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> 
     """Write the model file, then the run and its model version, evaluations, predictions,
     drift metrics and alerts in one transaction; the file goes if the transaction does not
     commit."""
-    candidate = record.candidate
-    written = None
-    if candidate is not None:
-        saved = candidate.training.saved().model
-        uri = store_model(
-            saved, root=artifact_root, ticker=record.ticker, as_of=record.as_of, kind=candidate.kind
-        )
-        written = uri
-        record = replace(
-            record, candidate=replace(candidate, artifact_uri=uri, sha256=saved.sha256)
-        )
+    record, written = _write_model_file(record, artifact_root)
     try:
         with unit_of_work(get_engine(database_url)) as session:
-            run_id = start_run(
-                session=session,
-                ticker=record.ticker,
-                as_of_date=record.as_of,
-                started_at=record.started_at,
-                flow_run_id=record.flow_run_id,
-                code_version=record.code_version,
-                data_hash=record.data_hash,
-            ).id
-            # A rerun that forecasts with the day's own model again keeps it.
-            kept = () if record.champion_id is None else (record.champion_id,)
-            cleared_files = clear_run(session=session, run_id=run_id, keep=kept)
-            if record.retired_champion_id is not None:
-                retire(session=session, version_id=record.retired_champion_id)
-            candidate_id = _store_candidate(session, record, run_id)
-            serves = record.candidate is not None and record.candidate.serves
-            forecaster_id = candidate_id if serves else record.champion_id
-            if not serves:
-                record_evaluation(
-                    session=session,
-                    model_version_id=forecaster_id,
-                    as_of_date=record.as_of,
-                    metrics=record.forecaster_metrics,
-                    flow_run_id=record.flow_run_id,
-                    run_id=run_id,
-                )
-            if serves and record.candidate.held_out is not None:
-                _replace(
-                    session, record, run_id, "test", "lstm", record.candidate.held_out, candidate_id
-                )
-            for forecast in record.contenders:
-                model_id = forecaster_id if forecast.method == "lstm" else None
-                _replace(session, record, run_id, "contender", forecast.method, forecast, model_id)
-            served_id = forecaster_id if record.served.method == "lstm" else None
-            _replace(
-                session, record, run_id, "forecast", record.served.method, record.served, served_id
-            )
-            alerts = store_findings(
-                session,
-                ticker=record.ticker,
-                as_of=record.as_of,
-                findings=record.findings,
-                model_version_id=forecaster_id,
-                flow_run_id=record.flow_run_id,
-                run_id=run_id,
-                move_alerts=not record.replay,
-            )
+            persisted, cleared_files = _write_rows(session, record)
     except BaseException:
         if written is not None:
             _remove_unless_stored(database_url, written)
@@ -196,12 +140,72 @@ def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> 
     for uri in cleared_files:
         _remove_unless_stored(database_url, uri)
     get_run_logger().info("stored run of %s as of %s", record.ticker, record.as_of)
-    return Persisted(
-        run_id=run_id,
-        candidate_id=candidate_id,
-        forecaster_id=forecaster_id,
-        alerts=alerts,
+    return persisted
+
+
+def _write_model_file(record: RunRecord, artifact_root: str) -> tuple[RunRecord, str | None]:
+    """The candidate's model file, written before the transaction; the record with its URI."""
+    candidate = record.candidate
+    if candidate is None:
+        return record, None
+    saved = candidate.training.saved().model
+    uri = store_model(
+        saved, root=artifact_root, ticker=record.ticker, as_of=record.as_of, kind=candidate.kind
     )
+    return replace(record, candidate=replace(candidate, artifact_uri=uri, sha256=saved.sha256)), uri
+
+
+def _write_rows(session, record: RunRecord) -> tuple[Persisted, list[str]]:
+    """Every row of the run, in the caller's transaction; the files of cleared versions."""
+    run_id = start_run(
+        session=session,
+        ticker=record.ticker,
+        as_of_date=record.as_of,
+        started_at=record.started_at,
+        flow_run_id=record.flow_run_id,
+        code_version=record.code_version,
+        data_hash=record.data_hash,
+    ).id
+    # A rerun that forecasts with the day's own model again keeps it.
+    kept = () if record.champion_id is None else (record.champion_id,)
+    cleared_files = clear_run(session=session, run_id=run_id, keep=kept)
+    if record.retired_champion_id is not None:
+        retire(session=session, version_id=record.retired_champion_id)
+    candidate_id = _store_candidate(session, record, run_id)
+    serves = record.candidate is not None and record.candidate.serves
+    forecaster_id = candidate_id if serves else record.champion_id
+    if not serves:
+        record_evaluation(
+            session=session,
+            model_version_id=forecaster_id,
+            as_of_date=record.as_of,
+            metrics=record.forecaster_metrics,
+            flow_run_id=record.flow_run_id,
+            run_id=run_id,
+        )
+    if serves and record.candidate.held_out is not None:
+        _replace(session, record, run_id, "test", "lstm", record.candidate.held_out, candidate_id)
+    _store_forecasts(session, record, run_id, forecaster_id)
+    alerts = store_findings(
+        session,
+        ticker=record.ticker,
+        as_of=record.as_of,
+        findings=record.findings,
+        model_version_id=forecaster_id,
+        flow_run_id=record.flow_run_id,
+        run_id=run_id,
+        move_alerts=not record.replay,
+    )
+    return Persisted(run_id, candidate_id, forecaster_id, alerts), cleared_files
+
+
+def _store_forecasts(session, record: RunRecord, run_id: int, forecaster_id: int) -> None:
+    """Each contender's forecast of the next session, and the one served."""
+    for forecast in record.contenders:
+        model_id = forecaster_id if forecast.method == "lstm" else None
+        _replace(session, record, run_id, "contender", forecast.method, forecast, model_id)
+    served_id = forecaster_id if record.served.method == "lstm" else None
+    _replace(session, record, run_id, "forecast", record.served.method, record.served, served_id)
 
 
 def _remove_unless_stored(database_url: str, uri: str) -> None:

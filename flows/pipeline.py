@@ -544,6 +544,18 @@ def _candidate(
     )
 
 
+def _record_fields(served: Served) -> dict:
+    """The summary's view of the deciding record: the LSTM's metrics and naive's Winkler."""
+    metrics, naive = served.lstm, served.naive
+    names = ("skill", "rmse", "naive_rmse", "directional_accuracy")
+    names += ("coverage_80", "coverage_95", "winkler_95")
+    return {
+        "n_realized": metrics.n if metrics else 0,
+        **{name: getattr(metrics, name) if metrics else None for name in names},
+        "naive_winkler_95": naive.winkler_95 if naive else None,
+    }
+
+
 def _summarize(
     day: Day,
     ingested: Ingested,
@@ -556,7 +568,7 @@ def _summarize(
     decision = incumbent.decision
     served, lstm, test_loss = evaluated.served, evaluated.contenders.lstm, evaluated.test_loss
     train_end = evaluated.train_window[1]
-    forecast, metrics, naive = served.forecast, served.lstm, served.naive
+    forecast = served.forecast
     return RunSummary(
         ticker=day.ticker,
         source=day.source,
@@ -574,15 +586,7 @@ def _summarize(
         lstm_lower_95=lstm.lower_95,
         lstm_upper_95=lstm.upper_95,
         basis=served.serving.basis,
-        n_realized=metrics.n if metrics else 0,
-        skill=metrics.skill if metrics else None,
-        rmse=metrics.rmse if metrics else None,
-        naive_rmse=metrics.naive_rmse if metrics else None,
-        directional_accuracy=metrics.directional_accuracy if metrics else None,
-        coverage_80=metrics.coverage_80 if metrics else None,
-        coverage_95=metrics.coverage_95 if metrics else None,
-        winkler_95=metrics.winkler_95 if metrics else None,
-        naive_winkler_95=naive.winkler_95 if naive else None,
+        **_record_fields(served),
         test_loss=test_loss,
         train_end=train_end,
         staleness=max(trading_days_between(train_end, forecast.as_of_date), 0),
