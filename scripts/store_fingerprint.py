@@ -63,13 +63,17 @@ def main() -> None:
         command = [sys.executable, "-m", "flows.presentation.cli", *arguments]
         subprocess.run(command, env=environment, check=True, cwd=root)
     engine = create_engine(f"sqlite:///{folder / 'nvda-forecast.db'}")
-    digest, counts = hashlib.sha256(), {}
+    digest, tables = hashlib.sha256(), {}
     with engine.connect() as connection:
         for table, query in QUERIES.items():
-            rows = [list(row) for row in connection.execute(text(query))]
-            counts[table] = len(rows)
-            digest.update(json.dumps([table, rows], default=str).encode())
-    print(json.dumps({"sha256": digest.hexdigest(), "rows": counts}, indent=2))
+            rows = json.dumps([list(row) for row in connection.execute(text(query))], default=str)
+            digest.update(f"{table}{rows}".encode())
+            tables[table] = {"rows": rows.count("], ["), "sha256": _sha(rows)[:16]}
+    print(json.dumps({"sha256": digest.hexdigest(), "tables": tables}, indent=2))
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 if __name__ == "__main__":
