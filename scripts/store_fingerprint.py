@@ -42,8 +42,9 @@ QUERIES = {
         e.coverage_80, e.coverage_95, e.winkler_95, e.naive_winkler_95, e.n_realized, e.n_train,
         e.n_val, e.n_test, e.epochs FROM evaluations e JOIN model_versions m
         ON m.id = e.model_version_id ORDER BY e.ticker, e.as_of_date, m.as_of_date, m.kind""",
-    "model_versions": """SELECT ticker, as_of_date, kind, status, sha256, train_start, train_end
-        FROM model_versions ORDER BY ticker, as_of_date, kind, sha256""",
+    # Not the file's sha256: a .keras file records when it was saved (metadata.json).
+    "model_versions": """SELECT ticker, as_of_date, kind, status, train_start, train_end
+        FROM model_versions ORDER BY ticker, as_of_date, kind, status""",
     "drift_reports": """SELECT ticker, as_of_date, kind, metric, value, threshold, breached
         FROM drift_reports ORDER BY ticker, as_of_date, kind, metric""",
     "alerts": """SELECT ticker, kind, metric, severity, status, as_of_date, value FROM alerts
@@ -66,9 +67,10 @@ def main() -> None:
     digest, tables = hashlib.sha256(), {}
     with engine.connect() as connection:
         for table, query in QUERIES.items():
-            rows = json.dumps([list(row) for row in connection.execute(text(query))], default=str)
-            digest.update(f"{table}{rows}".encode())
-            tables[table] = {"rows": rows.count("], ["), "sha256": _sha(rows)[:16]}
+            rows = [list(row) for row in connection.execute(text(query))]
+            dumped = json.dumps(rows, default=str)
+            digest.update(f"{table}{dumped}".encode())
+            tables[table] = {"rows": len(rows), "sha256": _sha(dumped)[:16]}
     print(json.dumps({"sha256": digest.hexdigest(), "tables": tables}, indent=2))
 
 
