@@ -15,13 +15,12 @@ Everything public is importable from here (``from forecasting.model import train
 the package registers the head and the loss with Keras, which loading a model needs.
 """
 
-import os
+from forecasting.tensorflow_env import set_tensorflow_defaults
 
-# TensorFlow reads these when it is first imported; set them before keras pulls it in.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# TensorFlow reads them when it is first imported: set them before keras pulls it in.
+set_tensorflow_defaults()
 
-from forecasting.model.artifact import (
+from forecasting.model.artifact import (  # noqa: E402
     RETRAIN_HINT,
     SavedModel,
     check_sha256,
@@ -29,7 +28,7 @@ from forecasting.model.artifact import (
     load_model,
     save_model,
 )
-from forecasting.model.network import (
+from forecasting.model.network import (  # noqa: E402
     SCALE_FLOOR,
     SCALE_OFFSET,
     STEPS_PER_CALL,
@@ -39,8 +38,8 @@ from forecasting.model.network import (
     build_model,
     student_t_nll,
 )
-from forecasting.model.trace import predict_distribution
-from forecasting.model.training import (
+from forecasting.model.trace import predict_distribution  # noqa: E402
+from forecasting.model.training import (  # noqa: E402
     TrainingResult,
     fine_tune,
     set_seed,
