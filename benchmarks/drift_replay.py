@@ -20,7 +20,7 @@ Faster than running the flow daily, and said so in the output:
 - between retrains the champion's weights are fixed (the flow fine-tunes daily); its daily
   forecasts are computed from windows that end on the as-of day, and their intervals by
   adaptive conformal inference over the replay's realized forecasts, warmed up on the
-  champion's held-out days (``forecasting.evaluation.interval_quantiles``, as the flow);
+  champion's held-out days (``forecasting.forecast.interval_quantiles``, as the flow);
 - data quality is judged against the as-of date: the sample is complete, so it stays quiet.
 
 A second, cheap table replays the data-drift checks with the reference set to the champion's

@@ -33,7 +33,7 @@ from forecasting.conformal import conformal_rank, minimum_scores
 
 logger = logging.getLogger(__name__)
 
-# As in forecasting.evaluation: a volatility below 0.01% a day only happens on degenerate data
+# As in forecasting.forecast: a volatility below 0.01% a day only happens on degenerate data
 # (a price that did not move for weeks); the floor keeps scores finite.
 VOLATILITY_FLOOR = 1e-4
 
