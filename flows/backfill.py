@@ -26,6 +26,7 @@ from flows.concurrency import ticker_guard
 from flows.errors import ACTIONABLE
 from flows.pipeline import forecast_day
 from flows.presentation.report import money, publish_backfill_report, score_line
+from flows.progress import without_training_cards
 from flows.retry import io_task
 from flows.run_names import backfill_run_name
 from flows.settings import Settings, get_settings
@@ -147,6 +148,31 @@ def backfill(
     )
 
 
+@dataclass
+class _Tally:
+    """What the sessions of a backfill came to, as they run."""
+
+    actions: Counter = field(default_factory=Counter)
+    served_by: Counter = field(default_factory=Counter)
+    steps: Counter = field(default_factory=Counter)
+    opened: list[str] = field(default_factory=list)
+    ran: int = 0
+
+    def add(self, day: dt.date, summary) -> str:
+        """Count one session's summary; return its log line."""
+        self.ran += 1
+        self.actions[summary.action] += 1
+        self.served_by[summary.served_by] += 1
+        self.steps.update(summary.step_seconds)
+        self.opened += [
+            f"{day} {alert.severity} {alert.kind}: {alert.message}"
+            for alert in summary.alerts
+            if alert.is_new
+        ]
+        line = f"{day}: {summary.action}, {summary.served_by} serves "
+        return line + money(summary.predicted_close, like=summary.base_close)
+
+
 def backfill_ticker(
     database_url: str,
     settings: Settings,
@@ -165,7 +191,6 @@ def backfill_ticker(
     unit a many-ticker backfill maps over its tickers (flows/fleet.py)."""
     if start is None or end is None or start > end:
         raise BackfillError(f"give --from and --to with --from <= --to (got {start} .. {end})")
-    logger = get_run_logger()
     ticker = normalize_ticker(ticker)
     source = source_for_ticker(source, ticker)
     sessions = sessions_in_range(source, ticker, start, end, adjust_splits)
@@ -177,53 +202,18 @@ def backfill_ticker(
         key=f"{ticker.lower()}-backfill-progress",
         description=f"{title}: {len(sessions)} sessions, waiting for the ticker's slot",
     )
-    actions, served_by, steps = Counter(), Counter(), Counter()
-    opened: list[str] = []
-    started, ran, shown = time.perf_counter(), 0, -1
+    started, tally = time.perf_counter(), _Tally()
+    day_options = dict(source=source, mode=mode, flow_run_id=flow_run_id)
     # The ticker's daily runs wait while the backfill holds its slot (flows/concurrency.py);
-    # a many-ticker backfill may hold it already (``guard=False``).
-    with ticker_guard(ticker) if guard else nullcontext():
+    # a many-ticker backfill may hold it already (``guard=False``). Its fits make no progress
+    # cards of their own: the backfill's one bar says which session it is on.
+    with ticker_guard(ticker) if guard else nullcontext(), without_training_cards():
         # Read after taking the slot: a run that held it may have stored sessions meanwhile.
         done = set() if redo else stored_sessions(database_url, ticker, start, end)
-        for index, day in enumerate(sessions, start=1):
-            if day in done:
-                continue
-            # At most one update a percent: each update is an event in the UI's feed.
-            if (percent := 100 * (index - 1) // len(sessions)) != shown:
-                shown = percent
-                update_progress_artifact(
-                    progress,
-                    float(percent),
-                    f"{ticker} backfill: session {index} of {len(sessions)} ({day})",
-                )
-            try:
-                summary, _ = forecast_day(
-                    database_url,
-                    settings,
-                    ticker=ticker,
-                    source=source,
-                    as_of=day,
-                    mode=mode,
-                    flow_run_id=flow_run_id,
-                    adjust_splits=adjust_splits,
-                )
-            except ACTIONABLE as error:
-                raise BackfillError(
-                    f"backfill of {ticker} stopped at {day}: {error} (the {index - 1} sessions "
-                    "before it are stored; fix the cause and rerun the same command to continue)"
-                ) from error
-            ran += 1
-            actions[summary.action] += 1
-            served_by[summary.served_by] += 1
-            steps.update(summary.step_seconds)
-            opened += [
-                f"{day} {alert.severity} {alert.kind}: {alert.message}"
-                for alert in summary.alerts
-                if alert.is_new
-            ]
-            line = f"{day}: {summary.action}, {summary.served_by} serves "
-            line += money(summary.predicted_close, like=summary.base_close)
-            logger.info("%d/%d %s", index, len(sessions), line)
+        _run_sessions(
+            database_url, settings, ticker, sessions, done, tally, progress,
+            adjust_splits=adjust_splits, **day_options,
+        )  # fmt: skip
     accuracy = range_accuracy(database_url, ticker, start, end)
     result = BackfillSummary(
         ticker=ticker,
@@ -231,22 +221,52 @@ def backfill_ticker(
         start=start,
         end=end,
         sessions=len(sessions),
-        ran=ran,
-        skipped=len(sessions) - ran,
-        actions=dict(actions),
-        served_by=dict(served_by),
+        ran=tally.ran,
+        skipped=len(sessions) - tally.ran,
+        actions=dict(tally.actions),
+        served_by=dict(tally.served_by),
         seconds=time.perf_counter() - started,
-        step_seconds={name: round(value, 2) for name, value in steps.items()},
-        alerts_opened=tuple(opened),
+        step_seconds={name: round(value, 2) for name, value in tally.steps.items()},
+        alerts_opened=tuple(tally.opened),
         **scores(accuracy),
     )
-    update_progress_artifact(
-        progress,
-        100.0,
-        f"{title}: finished, {ran} sessions run, {len(sessions) - ran} already stored",
-    )
+    skipped = len(sessions) - tally.ran
+    finished = f"{title}: finished, {tally.ran} sessions run, {skipped} already stored"
+    update_progress_artifact(progress, 100.0, finished)
     publish_backfill_report(result, accuracy)
     return result
+
+
+def _run_sessions(
+    database_url: str,
+    settings: Settings,
+    ticker: str,
+    sessions: list[dt.date],
+    done: set[dt.date],
+    tally: _Tally,
+    progress,
+    **day_options,
+) -> None:
+    """`forecast_day` for each session not stored yet, in order; the first bad day stops it."""
+    shown = -1
+    for index, day in enumerate(sessions, start=1):
+        if day in done:
+            continue
+        # At most one update a percent: each update is an event in the UI's feed.
+        if (percent := 100 * (index - 1) // len(sessions)) != shown:
+            shown = percent
+            where = f"{ticker} backfill: session {index} of {len(sessions)} ({day})"
+            update_progress_artifact(progress, float(percent), where)
+        try:
+            summary, _ = forecast_day(
+                database_url, settings, ticker=ticker, as_of=day, **day_options
+            )
+        except ACTIONABLE as error:
+            raise BackfillError(
+                f"backfill of {ticker} stopped at {day}: {error} (the {index - 1} sessions "
+                "before it are stored; fix the cause and rerun the same command to continue)"
+            ) from error
+        get_run_logger().info("%d/%d %s", index, len(sessions), tally.add(day, summary))
 
 
 @io_task

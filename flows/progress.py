@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import keras
@@ -22,6 +24,20 @@ STEP_PERCENT = 10.0
 """The bar moves by at least this much of the maximum epochs."""
 MIN_INTERVAL_S = 5.0
 """...and at most once in this many seconds."""
+
+
+_CARDS: ContextVar[bool] = ContextVar("nvda_forecast_training_cards", default=True)
+
+
+@contextmanager
+def without_training_cards() -> Iterator[None]:
+    """Fits inside make no progress artifact (a backfill shows one bar of its own); their
+    losses still go to the log."""
+    token = _CARDS.set(False)
+    try:
+        yield
+    finally:
+        _CARDS.reset(token)
 
 
 class Throttle:
@@ -78,6 +94,9 @@ class TrainingProgress(keras.callbacks.Callback):
         self.artifact_id = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        if not _CARDS.get():
+            self.artifact_id = None
+            return
         self.artifact_id = create_progress_artifact(
             0.0, key="training-progress", description=f"{self.kind}: starting"
         )

@@ -165,8 +165,15 @@ def test_a_backfill_shows_its_session_count_what_it_forecast_how_it_scored_and_a
 ):
     import flows.backfill
     import flows.presentation.report as report
+    import flows.progress
     from forecasting.monitoring.alerting import Finding
 
+    training_cards: list[str | None] = []
+    monkeypatch.setattr(
+        flows.progress,
+        "create_progress_artifact",
+        lambda value, key=None, description=None: training_cards.append(key) or "id",
+    )
     progress: list[tuple[float, str | None]] = []
     markdown: list[tuple[str, dict]] = []
     monkeypatch.setattr(
@@ -188,7 +195,8 @@ def test_a_backfill_shows_its_session_count_what_it_forecast_how_it_scored_and_a
     end = dt.date(2005, 1, 5)
     summary = backfill(ticker="NVDA", source="sample", start=START, end=end)
 
-    # One progress artifact, naming the session it is on and the count.
+    # One progress artifact, naming the session it is on and the count; the fits make none.
+    assert training_cards == []
     descriptions = [description for _, description in progress if description]
     assert "NVDA backfill: session 2 of 3 (2005-01-04)" in descriptions
     # A summary of what was forecast and how it scored, with a chart, not only timings.
