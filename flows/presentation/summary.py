@@ -110,13 +110,13 @@ def _model_lines(summary: RunSummary) -> list[str]:
 def to_markdown(summary: RunSummary, chart_uri: str | None = None) -> str:
     """The run's markdown artifact: forecast, quality, decision, alerts, chart."""
     s = summary
-    served = "LSTM" if s.served_by == "lstm" else "**naive** (the LSTM is not served)"
+    served = "LSTM" if s.served_by == "lstm" else "**naive** (the LSTM is not served: see below)"
     lstm = (
         f"{_money(s, s.lstm_close)} ({_money(s, s.lstm_lower_95)} - {_money(s, s.lstm_upper_95)})"
     )
     rows = [
         ("**Forecast close**", f"**{_money(s, s.predicted_close)}** on {s.target_date}"),
-        ("Served by", f"{served}: {_serving_reason(s)}"),
+        ("Served by", served),
         ("Last close", f"{_money(s, s.base_close)} on {s.as_of}"),
         ("80% interval", f"{_money(s, s.lower_80)} - {_money(s, s.upper_80)}"),
         ("95% interval", f"{_money(s, s.lower_95)} - {_money(s, s.upper_95)}"),
@@ -137,6 +137,9 @@ def to_markdown(summary: RunSummary, chart_uri: str | None = None) -> str:
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
     header = f"| {s.ticker} as of {s.as_of} | |"
     parts = [f"# {s.ticker} forecast for {s.target_date}", "", header, "|---|---|", table, ""]
+    # The reason is a sentence: on a line of its own, not in a table cell the UI cuts.
+    parts += [f"**Why {'the LSTM' if s.served_by == 'lstm' else 'naive'} serves:** "
+              f"{_serving_reason(s)}", ""]  # fmt: skip
     parts += ["## Model", "", *_model_lines(s), ""]
     parts.append("## Alerts")
     if s.alerts:

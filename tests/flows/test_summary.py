@@ -98,7 +98,8 @@ def test_a_naive_forecast_says_so_and_shows_what_the_lstm_said():
     text = to_text(naive)
     assert "served by NAIVE (last close); the LSTM said $131.50" in text
     markdown = to_markdown(naive)
-    assert "| Served by | **naive** (the LSTM is not served): its skill 1.080" in markdown
+    assert "| Served by | **naive** (the LSTM is not served: see below) |" in markdown
+    assert "**Why naive serves:** its skill 1.080 over 60 walk-forward forecasts" in markdown
 
 
 def test_the_store_url_is_code_not_an_email_link():
@@ -154,7 +155,11 @@ def test_no_label_is_said_twice():
     # Issue 26: "served by the LSTM: LSTM skill ..." and "| Served by | LSTM: LSTM skill ...".
     text, markdown = to_text(summary()), to_markdown(summary())
     assert "LSTM: LSTM" not in markdown and "the LSTM: LSTM" not in text
-    assert "| Served by | LSTM: its skill 0.993 over 60 walk-forward forecasts" in markdown
+    assert "| Served by | LSTM |" in markdown
+    assert "**Why the LSTM serves:** its skill 0.993 over 60 walk-forward forecasts" in markdown
+    # The Prefect UI does not wrap a table's cells: a sentence in one is cut at the edge.
+    cells = [line.split(" | ")[-1] for line in markdown.splitlines() if line.startswith("| ")]
+    assert max(len(cell) for cell in cells) < 60, cells
     other = summary(serving_reason="only 3 realized LSTM forecasts (held-out); naive serves")
     assert "served by the LSTM: only 3 realized LSTM forecasts" in to_text(other)
 
