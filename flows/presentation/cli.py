@@ -287,14 +287,14 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from flows.presentation.cli_tables import forecast_history_table
+    from flows.presentation.tables import forecast_history_table
 
     print(forecast_history_table(ticker=args.ticker, days=args.days))
     return 0
 
 
 def _alerts(args: argparse.Namespace) -> int:
-    from flows.presentation.cli_tables import alerts_table
+    from flows.presentation.tables import alerts_table
 
     print(alerts_table(ticker=args.ticker, include_resolved=args.all))
     return 0

@@ -287,33 +287,3 @@ def test_a_many_ticker_runs_tasks_are_named_by_ticker_and_day():
     assert resolve_custom_task_run_name(backfill_one, {"job": ranged}) == (
         "QCOM backfill 2025-01-02..2025-01-31"
     )
-
-
-def test_the_history_table_keeps_a_penny_stocks_digits(monkeypatch):
-    from contextlib import nullcontext
-
-    import flows.presentation.tables as tables
-
-    frame = pd.DataFrame(
-        {
-            "as_of_date": [dt.date(2004, 12, 30)],
-            "target_date": [dt.date(2004, 12, 31)],
-            "base_close": [0.2034],
-            "predicted_close": [0.20412],
-            "lower_80": [0.19871],
-            "upper_80": [0.20953],
-            "actual_close": [0.2051],
-            "error": [-0.00098],
-            "abs_pct_error": [0.48],
-            "naive_error": [-0.0017],
-            "direction_hit": [True],
-            "inside_80": [True],
-            "inside_95": [True],
-        }
-    )
-    monkeypatch.setattr(tables, "_engine_with_schema", lambda: None)
-    monkeypatch.setattr(tables, "unit_of_work", lambda _: nullcontext(None))
-    monkeypatch.setattr(tables, "read_forecast_accuracy", lambda **_: frame)
-    text = tables.forecast_history_table(ticker="NVDA", days=5)
-    assert "0.2041" in text and "0.1987-0.2095" in text and "-0.0010" in text
-    assert "0.00 " not in text
