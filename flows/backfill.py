@@ -215,11 +215,28 @@ def backfill_ticker(
             adjust_splits=adjust_splits, **day_options,
         )  # fmt: skip
     accuracy = range_accuracy(database_url, ticker, start, end)
-    result = BackfillSummary(
+    result = _summarize(ticker, source, (start, end), sessions, tally, started, accuracy)
+    finished = f"{title}: finished, {result.ran} sessions run, {result.skipped} already stored"
+    update_progress_artifact(progress, 100.0, finished)
+    publish_backfill_report(result, accuracy)
+    return result
+
+
+def _summarize(
+    ticker: str,
+    source: str,
+    span: tuple[dt.date, dt.date],
+    sessions: list[dt.date],
+    tally: _Tally,
+    started: float,
+    accuracy: pd.DataFrame,
+) -> BackfillSummary:
+    """What the range came to: counts, time per step, alerts opened, how its forecasts scored."""
+    return BackfillSummary(
         ticker=ticker,
         source=source,
-        start=start,
-        end=end,
+        start=span[0],
+        end=span[1],
         sessions=len(sessions),
         ran=tally.ran,
         skipped=len(sessions) - tally.ran,
@@ -230,11 +247,6 @@ def backfill_ticker(
         alerts_opened=tuple(tally.opened),
         **scores(accuracy),
     )
-    skipped = len(sessions) - tally.ran
-    finished = f"{title}: finished, {tally.ran} sessions run, {skipped} already stored"
-    update_progress_artifact(progress, 100.0, finished)
-    publish_backfill_report(result, accuracy)
-    return result
 
 
 def _run_sessions(

@@ -60,29 +60,40 @@ def truth_vs_prediction_figure(
     if {"lower_95", "upper_95"} <= set(frame) and frame[["lower_95", "upper_95"]].notna().any(
         axis=None
     ):
-        axes.fill_between(
-            dates,
-            frame["lower_95"].astype(float),
-            frame["upper_95"].astype(float),
-            color="tab:blue",
-            alpha=0.15,
-            label="95% interval",
-        )
+        _band(axes, dates, frame, 95, alpha=0.15)
     axes.plot(dates, frame["actual_close"], color="black", linewidth=1.1, label="actual")
     axes.plot(dates, frame["predicted_close"], color="tab:blue", linewidth=1.0, label="forecast")
     if forecast is not None:
         _draw_next(axes, forecast)
     span = f"{dates.iloc[0].date()} .. {dates.iloc[-1].date()}" if len(frame) else "no days"
-    axes.set_title(title or f"{ticker}: next-day close, last {len(frame)} realized days ({span})")
+    title = title or f"{ticker}: next-day close, last {len(frame)} realized days ({span})"
+    _finish(figure, axes, title, float(frame["actual_close"].median()) if len(frame) else None)
+    return figure
+
+
+def _band(axes, dates, frame: pd.DataFrame, level: int, alpha: float) -> None:
+    """The ``level``% interval of each day, shaded."""
+    lower, upper = frame[f"lower_{level}"].astype(float), frame[f"upper_{level}"].astype(float)
+    label = f"{level}% interval"
+    axes.fill_between(dates, lower, upper, color="tab:blue", alpha=alpha, label=label)
+
+
+def _finish(figure, axes, title: str, reference: float | None) -> None:
+    """Title, money on the y axis, grid, legend wherever the lines leave room, dates."""
+    axes.set_title(title)
     axes.set_ylabel("close")
-    reference = float(frame["actual_close"].median()) if len(frame) else None
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: money(value, like=reference)))
     axes.grid(alpha=0.3)
     # Wherever the lines leave room: a fixed corner hid the start of the series.
     axes.legend(loc="best", frameon=False, fontsize="small")
     figure.autofmt_xdate()
     figure.tight_layout()
-    return figure
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def _draw_next(axes, forecast: NextForecast) -> None:
@@ -112,12 +123,11 @@ def truth_vs_prediction_png(
     title: str | None = None,
 ) -> bytes:
     """:func:`truth_vs_prediction_figure` as PNG bytes."""
-    figure = truth_vs_prediction_figure(
-        test_predictions, ticker=ticker, days=days, forecast=forecast, title=title
+    return _png(
+        truth_vs_prediction_figure(
+            test_predictions, ticker=ticker, days=days, forecast=forecast, title=title
+        )
     )
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 def forecast_vs_realized_png(accuracy: pd.DataFrame, *, ticker: str, title: str) -> bytes:
@@ -127,22 +137,8 @@ def forecast_vs_realized_png(accuracy: pd.DataFrame, *, ticker: str, title: str)
     dates = pd.to_datetime(frame["target_date"])
     figure = Figure(figsize=(9, 3.6), dpi=90)
     axes = figure.subplots()
-    axes.fill_between(
-        dates,
-        frame["lower_95"].astype(float),
-        frame["upper_95"].astype(float),
-        color="tab:blue",
-        alpha=0.12,
-        label="95% interval",
-    )
-    axes.fill_between(
-        dates,
-        frame["lower_80"].astype(float),
-        frame["upper_80"].astype(float),
-        color="tab:blue",
-        alpha=0.22,
-        label="80% interval",
-    )
+    _band(axes, dates, frame, 95, alpha=0.12)
+    _band(axes, dates, frame, 80, alpha=0.22)
     axes.plot(
         dates,
         frame["predicted_close"].astype(float),
@@ -160,17 +156,8 @@ def forecast_vs_realized_png(accuracy: pd.DataFrame, *, ticker: str, title: str)
         linewidth=1.1,
         label="actual",
     )
-    axes.set_title(title)
-    axes.set_ylabel("close")
-    reference = float(frame["predicted_close"].median()) if len(frame) else None
-    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: money(value, like=reference)))
-    axes.grid(alpha=0.3)
-    axes.legend(loc="best", frameon=False, fontsize="small")
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    _finish(figure, axes, title, float(frame["predicted_close"].median()) if len(frame) else None)
+    return _png(figure)
 
 
 def png_data_uri(png: bytes) -> str:
