@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import ClassVar
 
 import pandas as pd
@@ -16,6 +17,17 @@ import pandas as pd
 from forecasting.errors import ConfigurationError, EmptyDataError
 
 _TICKER = re.compile(r"[A-Za-z0-9^][A-Za-z0-9.\-=^]{0,19}")
+
+
+@dataclass(frozen=True)
+class PriceRequest:
+    """``fetch``'s arguments once checked: what every source's ``_fetch`` reads."""
+
+    ticker: str
+    start: dt.date | None
+    as_of: dt.date | None
+    now: pd.Timestamp  # the fetch time, in UTC
+    adjust_splits: bool
 
 
 class PriceSource(ABC):
@@ -52,18 +64,10 @@ class PriceSource(ABC):
             raise ConfigurationError(f"start {start} is after the as-of date {as_of}; swap them")
         moment = pd.Timestamp.now("UTC") if now is None else pd.Timestamp(now)
         moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
-        return self._fetch(ticker, start, as_of, moment, adjust_splits=adjust_splits)
+        return self._fetch(PriceRequest(ticker, start, as_of, moment, adjust_splits))
 
     @abstractmethod
-    def _fetch(
-        self,
-        ticker: str,
-        start: dt.date | None,
-        as_of: dt.date | None,
-        now: pd.Timestamp,
-        *,
-        adjust_splits: bool,
-    ) -> pd.DataFrame: ...
+    def _fetch(self, request: PriceRequest) -> pd.DataFrame: ...
 
 
 def _day(value: dt.date | None) -> dt.date | None:

@@ -26,7 +26,7 @@ from forecasting.errors import (
     PriceFileError,
     TickerNotFoundError,
 )
-from forecasting.prices.base import PriceSource, require_rows
+from forecasting.prices.base import PriceRequest, PriceSource, require_rows
 from forecasting.prices.price_files import LINE_NUMBERS, SPLITS, read_price_csv
 from forecasting.prices.validation import validate_prices
 from forecasting.prices.yahoo import YahooSource
@@ -155,26 +155,9 @@ class CsvSource(PriceSource):
     def uri(self) -> str:
         return f"csv:{self.path}"
 
-    def _fetch(
-        self,
-        ticker: str,
-        start: dt.date | None,
-        as_of: dt.date | None,
-        now: pd.Timestamp,
-        *,
-        adjust_splits: bool,
-    ) -> pd.DataFrame:
-        frame = read_price_csv(self.path, ticker=ticker)
-        return _from_file(
-            frame,
-            ticker,
-            self.path.name,
-            start,
-            as_of,
-            now,
-            check_last_bar=True,
-            adjust_splits=adjust_splits,
-        )
+    def _fetch(self, request: PriceRequest) -> pd.DataFrame:
+        frame = read_price_csv(self.path, ticker=request.ticker)
+        return _from_file(frame, self.path.name, request, check_last_bar=True)
 
 
 @dataclass(frozen=True)
@@ -190,31 +173,15 @@ class SampleSource(PriceSource):
     def uri_for(self, ticker: str) -> str:
         return f"sample:{SAMPLE_FILES.get(ticker.upper(), SAMPLE_FILE)}"
 
-    def _fetch(
-        self,
-        ticker: str,
-        start: dt.date | None,
-        as_of: dt.date | None,
-        now: pd.Timestamp,
-        *,
-        adjust_splits: bool,
-    ) -> pd.DataFrame:
+    def _fetch(self, request: PriceRequest) -> pd.DataFrame:
+        ticker = request.ticker
         file = SAMPLE_FILES.get(ticker.upper())
         if file is None:
             raise TickerNotFoundError(
                 f"the bundled sample holds {', '.join(SAMPLE_TICKERS)}, not {ticker}; "
                 f"use --source yahoo or --source csv:PATH for {ticker}"
             )
-        return _from_file(
-            _sample(ticker.upper()),
-            ticker,
-            file,
-            start,
-            as_of,
-            now,
-            check_last_bar=False,
-            adjust_splits=adjust_splits,
-        )
+        return _from_file(_sample(ticker.upper()), file, request, check_last_bar=False)
 
 
 @lru_cache(maxsize=len(SAMPLE_FILES))
@@ -231,17 +198,10 @@ def _sample(ticker: str = SAMPLE_TICKER) -> pd.DataFrame:
 
 
 def _from_file(
-    frame: pd.DataFrame,
-    ticker: str,
-    origin: str,
-    start: dt.date | None,
-    as_of: dt.date | None,
-    now: pd.Timestamp,
-    *,
-    check_last_bar: bool,
-    adjust_splits: bool,
+    frame: pd.DataFrame, origin: str, request: PriceRequest, *, check_last_bar: bool
 ) -> pd.DataFrame:
     """Cut at ``as_of``, validate (a partial last row included), then keep from ``start``."""
+    ticker, start, as_of = request.ticker, request.start, request.as_of
     lines = np.asarray(frame.attrs[LINE_NUMBERS])
     splits = frame.attrs.get(SPLITS)
     visible = np.ones(len(frame), dtype=bool)
@@ -253,10 +213,10 @@ def _from_file(
         ticker=ticker,
         origin=origin,
         lines=lines[visible],
-        now=now,
+        now=request.now,
         check_last_bar=check_last_bar and bool(visible[-1]),
         splits=None if splits is None else np.asarray(splits)[visible],
-        adjust_splits=adjust_splits,
+        adjust_splits=request.adjust_splits,
     )
     if start is not None:
         prices = prices[prices.index >= pd.Timestamp(start)]

@@ -21,7 +21,7 @@ from forecasting.errors import (
     SourceUnavailableError,
     TickerNotFoundError,
 )
-from forecasting.prices.base import PriceSource, require_rows
+from forecasting.prices.base import PriceRequest, PriceSource, require_rows
 from forecasting.prices.price_files import canonical_column
 from forecasting.prices.validation import INDEX_NAME, PRICE_COLUMNS, validate_prices
 
@@ -40,16 +40,9 @@ class YahooSource(PriceSource):
     def uri(self) -> str:
         return "yahoo"
 
-    def _fetch(
-        self,
-        ticker: str,
-        start: dt.date | None,
-        as_of: dt.date | None,
-        now: pd.Timestamp,
-        *,
-        adjust_splits: bool,
-    ) -> pd.DataFrame:
-        last = as_of if as_of is not None else now.tz_convert(_NEW_YORK).date()
+    def _fetch(self, request: PriceRequest) -> pd.DataFrame:
+        ticker, start, now = request.ticker, request.start, request.now
+        last = request.as_of if request.as_of is not None else now.tz_convert(_NEW_YORK).date()
         # yfinance's end is exclusive.
         end = last + dt.timedelta(days=1)
         raw = _download(ticker, start=start, end=end, timeout=self.timeout)
@@ -64,7 +57,7 @@ class YahooSource(PriceSource):
         # Yahoo serves split-adjusted bars; should a split reach them unadjusted, the check
         # refuses it like a file's (or --adjust-splits adjusts it).
         prices = validate_prices(
-            frame, ticker=ticker, origin=origin, now=now, adjust_splits=adjust_splits
+            frame, ticker=ticker, origin=origin, now=now, adjust_splits=request.adjust_splits
         )
         return require_rows(prices, f"Yahoo Finance returned no {ticker} bars", start, last)
 
