@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from typing import Literal
 
 import exchange_calendars
 import pandas as pd
@@ -33,19 +34,24 @@ def is_trading_day(day: dt.date | str | pd.Timestamp) -> bool:
 
 def next_trading_day(day: dt.date | str | pd.Timestamp) -> dt.date:
     """The first NYSE session strictly after ``day`` (a Friday's is the next Monday, or later)."""
-    label = _as_date(day)
-    session = _calendar().date_to_session(label, direction="next")
-    if session == label:
-        session = _calendar().next_session(session)
-    return session.date()
+    return _adjacent_session(day, "next")
 
 
 def previous_trading_day(day: dt.date | str | pd.Timestamp) -> dt.date:
     """The last NYSE session strictly before ``day``."""
+    return _adjacent_session(day, "previous")
+
+
+def _adjacent_session(
+    day: dt.date | str | pd.Timestamp, direction: Literal["next", "previous"]
+) -> dt.date:
+    """The session strictly after (``next``) or before (``previous``) ``day``."""
     label = _as_date(day)
-    session = _calendar().date_to_session(label, direction="previous")
+    calendar = _calendar()
+    session = calendar.date_to_session(label, direction=direction)
     if session == label:
-        session = _calendar().previous_session(session)
+        step = calendar.next_session if direction == "next" else calendar.previous_session
+        session = step(session)
     return session.date()
 
 
