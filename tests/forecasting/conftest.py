@@ -1,4 +1,5 @@
-"""Shared fixtures for the feature, model and evaluation tests: small, seeded, deterministic."""
+"""Shared fixtures for the price, feature, model and evaluation tests: small, seeded,
+deterministic."""
 
 from __future__ import annotations
 
@@ -35,6 +36,23 @@ def synthetic_prices(days: int = 300, *, seed: int = 7, end: str = LAST_DAY) -> 
             "volume": volume,
         },
         index=sessions,
+    )
+
+
+def consistent_bars(start: str = "2025-01-02", end: str = "2025-02-12") -> pd.DataFrame:
+    """Consistent bars on every NYSE session from start to end, volumes in round lots."""
+    days = pd.DatetimeIndex(trading_days(start, end), name="date")
+    close = 100.0 + (days - pd.Timestamp("2024-01-01")).days * 0.1  # the same on any range
+    return pd.DataFrame(
+        {
+            "open": close - 1,
+            "high": close + 2,
+            "low": close - 2,
+            "close": close,
+            "adj_close": close * 0.999,
+            "volume": np.full(len(days), 200_000_000.0) + 100 * np.arange(len(days)),
+        },
+        index=days,
     )
 
 
@@ -114,3 +132,9 @@ def make_constant_model():
 def make_prices():
     """The :func:`synthetic_prices` factory, for tests that need a second history."""
     return synthetic_prices
+
+
+@pytest.fixture(scope="session")
+def make_bars():
+    """The :func:`consistent_bars` factory, for the validation and restatement tests."""
+    return consistent_bars

@@ -2,10 +2,8 @@ import datetime as dt
 from unittest.mock import ANY
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from forecasting.calendar import trading_days
 from forecasting.errors import RestatementError
 from forecasting.prices.restatement import (
     RESTATED_COLUMNS,
@@ -16,32 +14,15 @@ from forecasting.prices.restatement import (
 )
 
 
-def bars(start: str = "2025-01-02", end: str = "2025-02-12") -> pd.DataFrame:
-    """Consistent bars on every NYSE session from start to end, volumes in round lots."""
-    days = pd.DatetimeIndex(trading_days(start, end), name="date")
-    close = 100.0 + (days - pd.Timestamp("2024-01-01")).days * 0.1  # the same on any range
-    return pd.DataFrame(
-        {
-            "open": close - 1,
-            "high": close + 2,
-            "low": close - 2,
-            "close": close,
-            "adj_close": close * 0.999,
-            "volume": np.full(len(days), 200_000_000.0) + 100 * np.arange(len(days)),
-        },
-        index=days,
-    )
-
-
-def test_no_restatement_when_the_overlap_agrees():
-    stored = bars("2025-01-02", "2025-02-05")
-    fetched = bars("2025-01-02", "2025-02-12")
+def test_no_restatement_when_the_overlap_agrees(make_bars):
+    stored = make_bars("2025-01-02", "2025-02-05")
+    fetched = make_bars("2025-01-02", "2025-02-12")
     assert find_restatement(stored, fetched) is None
-    assert find_restatement(stored, bars("2024-01-02", "2024-02-01")) is None  # no overlap
+    assert find_restatement(stored, make_bars("2024-01-02", "2024-02-01")) is None  # no overlap
 
 
-def test_a_split_is_a_restatement():
-    stored = bars("2025-01-02", "2025-02-12")
+def test_a_split_is_a_restatement(make_bars):
+    stored = make_bars("2025-01-02", "2025-02-12")
     fetched = stored.copy()
     fetched[["close", "adj_close"]] /= 10  # a 10:1 split restates all history
     fetched.index = fetched.index.as_unit("us")  # what the database returns may differ in unit
@@ -61,8 +42,8 @@ def test_a_split_is_a_restatement():
     )
 
 
-def test_a_dividend_readjustment_is_found_above_the_tolerance():
-    stored = bars("2025-01-02", "2025-02-12")
+def test_a_dividend_readjustment_is_found_above_the_tolerance(make_bars):
+    stored = make_bars("2025-01-02", "2025-02-12")
     fetched = stored.copy()
     fetched.loc[:"2025-02-05", "adj_close"] *= 1 - 7.5e-5  # NVDA's $0.01 dividend at $133
     assert find_restatement(stored, fetched) is None  # below the default rtol=1e-4
@@ -72,21 +53,21 @@ def test_a_dividend_readjustment_is_found_above_the_tolerance():
     assert found.max_relative_difference == pytest.approx(7.5e-5)
 
 
-def test_a_value_missing_on_one_side_is_a_change():
-    stored = bars("2025-01-02", "2025-01-10")
+def test_a_value_missing_on_one_side_is_a_change(make_bars):
+    stored = make_bars("2025-01-02", "2025-01-10")
     fetched = stored.copy()
     fetched.loc["2025-01-08", "close"] = np.nan
     found = find_restatement(stored, fetched)
     assert found is not None and found.first_date == dt.date(2025, 1, 8) and found.rows == 1
 
 
-def test_find_restatement_needs_close_and_adj_close():
+def test_find_restatement_needs_close_and_adj_close(make_bars):
     with pytest.raises(ValueError, match=r"stored prices lack the column\(s\) \['adj_close'\]"):
-        find_restatement(bars().drop(columns="adj_close"), bars())
+        find_restatement(make_bars().drop(columns="adj_close"), make_bars())
 
 
-def test_one_dividend_factor_on_the_older_bars_is_accepted_with_the_factor():
-    stored = bars("2025-01-02", "2025-02-12")
+def test_one_dividend_factor_on_the_older_bars_is_accepted_with_the_factor(make_bars):
+    stored = make_bars("2025-01-02", "2025-02-12")
     fetched = stored.copy()
     fetched.loc[:"2025-02-05", "adj_close"] *= 0.999  # ex-date 2025-02-06: earlier bars move
 
@@ -100,16 +81,16 @@ def test_one_dividend_factor_on_the_older_bars_is_accepted_with_the_factor():
     assert judge_restatement(stored, stored.copy(), origin="x", live=False) is None
 
 
-def test_a_split_factor_groups_the_columns_it_moves():
-    stored = bars("2025-01-02", "2025-01-31")
+def test_a_split_factor_groups_the_columns_it_moves(make_bars):
+    stored = make_bars("2025-01-02", "2025-01-31")
     fetched = stored.copy()
     fetched[list(RESTATED_COLUMNS)] /= 4
     resync = judge_restatement(stored, fetched.iloc[5:], origin="x", live=False)
     assert str(resync).startswith("open, high, low, close, adj_close x0.25 on 15 stored bars")
 
 
-def test_two_factors_from_a_file_are_refused_naming_both_dates():
-    stored = bars("2025-01-02", "2025-02-12")
+def test_two_factors_from_a_file_are_refused_naming_both_dates(make_bars):
+    stored = make_bars("2025-01-02", "2025-02-12")
     fetched = stored.copy()
     fetched.loc[:"2025-01-15", "close"] *= 40  # a raw history: two splits' worth of factors
     fetched.loc["2025-01-16":, "close"] *= 10
@@ -128,16 +109,16 @@ def test_two_factors_from_a_file_are_refused_naming_both_dates():
     assert resync is not None and str(resync).startswith("close x10 to x40 on 28 stored bars")
 
 
-def test_a_change_after_unchanged_bars_is_no_adjustment():
-    stored = bars("2025-01-02", "2025-01-31")
+def test_a_change_after_unchanged_bars_is_no_adjustment(make_bars):
+    stored = make_bars("2025-01-02", "2025-01-31")
     fetched = stored.copy()
     fetched.loc["2025-01-22", "close"] *= 1.01  # one edited day, not a restated past
     with pytest.raises(RestatementError, match=r"on 2025-01-22 but agree on the earlier 2025-01"):
         judge_restatement(stored, fetched, origin="csv:NVDA.csv", live=False)
 
 
-def test_a_split_sized_step_before_kept_bars_is_refused_a_dividend_s_is_not():
-    stored = bars("2025-01-02", "2025-02-12")
+def test_a_split_sized_step_before_kept_bars_is_refused_a_dividend_s_is_not(make_bars):
+    stored = make_bars("2025-01-02", "2025-02-12")
     raw = stored.loc[:"2025-01-31"].copy()
     raw[list(RESTATED_COLUMNS)] *= 4  # a raw file ending before a 4:1 split
     kept = dt.date(2025, 2, 12)

@@ -14,23 +14,6 @@ from forecasting.prices.validation import PRICE_COLUMNS, validate_prices
 UTC = dt.UTC
 
 
-def bars(start: str = "2025-01-02", end: str = "2025-02-12") -> pd.DataFrame:
-    """Consistent bars on every NYSE session from start to end, volumes in round lots."""
-    days = pd.DatetimeIndex(trading_days(start, end), name="date")
-    close = 100.0 + (days - pd.Timestamp("2024-01-01")).days * 0.1  # the same on any range
-    return pd.DataFrame(
-        {
-            "open": close - 1,
-            "high": close + 2,
-            "low": close - 2,
-            "close": close,
-            "adj_close": close * 0.999,
-            "volume": np.full(len(days), 200_000_000.0) + 100 * np.arange(len(days)),
-        },
-        index=days,
-    )
-
-
 def lines_for(frame: pd.DataFrame) -> list[int]:
     return list(range(2, len(frame) + 2))  # line 1 is the header
 
@@ -40,8 +23,8 @@ def check(frame: pd.DataFrame, **options) -> pd.DataFrame:
     return validate_prices(frame, ticker="NVDA", origin="NVDA.csv", **options)
 
 
-def test_valid_bars_come_back_in_the_contract_shape():
-    frame = bars()
+def test_valid_bars_come_back_in_the_contract_shape(make_bars):
+    frame = make_bars()
     frame["volume"] = frame["volume"].astype("int64")  # yfinance's dtype
     frame["dividends"] = 0.0  # extra columns are dropped
     frame.index = frame.index.as_unit("s").rename("Date")
@@ -58,22 +41,22 @@ def test_valid_bars_come_back_in_the_contract_shape():
     np.testing.assert_array_equal(clean["close"], frame["close"])
 
 
-def test_a_missing_column_is_named():
+def test_a_missing_column_is_named(make_bars):
     with pytest.raises(
         PriceValidationError, match=r"NVDA\.csv: missing the column\(s\) \['adj_close'\]"
     ):
-        check(bars().drop(columns="adj_close"))
+        check(make_bars().drop(columns="adj_close"))
 
 
-def test_a_tz_aware_index_is_refused():
-    frame = bars()
+def test_a_tz_aware_index_is_refused(make_bars):
+    frame = make_bars()
     frame.index = frame.index.tz_localize("America/New_York")
     with pytest.raises(PriceValidationError, match="tz-naive dates"):
         check(frame)
 
 
-def test_a_time_of_day_is_refused_naming_the_row():
-    frame = bars()
+def test_a_time_of_day_is_refused_naming_the_row(make_bars):
+    frame = make_bars()
     frame.index = frame.index.where(frame.index != "2025-01-03", pd.Timestamp("2025-01-03 09:30"))
     with pytest.raises(
         PriceValidationError, match=r"NVDA\.csv line 3 \(2025-01-03\): timestamp .* not a date"
@@ -81,8 +64,8 @@ def test_a_time_of_day_is_refused_naming_the_row():
         check(frame)
 
 
-def test_a_repeated_date_names_both_rows():
-    frame = bars()
+def test_a_repeated_date_names_both_rows(make_bars):
+    frame = make_bars()
     frame = pd.concat([frame.iloc[:3], frame.iloc[2:]])
     with pytest.raises(PriceValidationError) as caught:
         check(frame)
@@ -91,8 +74,8 @@ def test_a_repeated_date_names_both_rows():
     assert "line 4 (2025-01-06)" in message and "delete one of the two rows" in message
 
 
-def test_dates_out_of_order_name_the_row():
-    frame = bars()
+def test_dates_out_of_order_name_the_row(make_bars):
+    frame = make_bars()
     frame = frame.iloc[[0, 2, 1, *range(3, len(frame))]]
     with pytest.raises(
         PriceValidationError, match=r"line 4 \(2025-01-03\): the date comes before .*sort"
@@ -100,9 +83,9 @@ def test_dates_out_of_order_name_the_row():
         check(frame)
 
 
-def test_an_empty_row_on_a_closed_day_is_dropped_with_a_warning(caplog):
+def test_an_empty_row_on_a_closed_day_is_dropped_with_a_warning(make_bars, caplog):
     # 2025-01-09: the NYSE closed for President Carter's funeral, a weekday without a session.
-    frame = bars()
+    frame = make_bars()
     empty = pd.DataFrame(np.nan, index=pd.DatetimeIndex(["2025-01-09"]), columns=frame.columns)
     frame = pd.concat([frame, empty]).sort_index()
     with caplog.at_level(logging.WARNING, logger="forecasting.prices.validation"):
@@ -114,8 +97,8 @@ def test_an_empty_row_on_a_closed_day_is_dropped_with_a_warning(caplog):
     )
 
 
-def test_an_empty_row_on_a_trading_day_is_an_error():
-    frame = bars()
+def test_an_empty_row_on_a_trading_day_is_an_error(make_bars):
+    frame = make_bars()
     frame.loc["2025-01-10"] = np.nan
     with pytest.raises(
         PriceValidationError,
@@ -124,8 +107,8 @@ def test_an_empty_row_on_a_trading_day_is_an_error():
         check(frame)
 
 
-def test_prices_on_a_day_without_a_session_are_an_error():
-    frame = bars()
+def test_prices_on_a_day_without_a_session_are_an_error(make_bars):
+    frame = make_bars()
     saturday = frame.iloc[[3]].set_axis(pd.DatetimeIndex(["2025-01-11"]))
     frame = pd.concat([frame, saturday]).sort_index()
     with pytest.raises(
@@ -135,8 +118,8 @@ def test_prices_on_a_day_without_a_session_are_an_error():
         check(frame)
 
 
-def test_a_partly_empty_row_names_its_empty_columns():
-    frame = bars()
+def test_a_partly_empty_row_names_its_empty_columns(make_bars):
+    frame = make_bars()
     frame.loc["2025-01-06", ["high", "volume"]] = np.nan
     with pytest.raises(
         PriceValidationError, match=r"line 4 \(2025-01-06\): high, volume are empty"
@@ -144,15 +127,15 @@ def test_a_partly_empty_row_names_its_empty_columns():
         check(frame)
 
 
-def test_an_infinite_value_is_an_error():
-    frame = bars()
+def test_an_infinite_value_is_an_error(make_bars):
+    frame = make_bars()
     frame.loc["2025-01-06", "close"] = np.inf
     with pytest.raises(PriceValidationError, match=r"\(2025-01-06\): close is not a finite number"):
         check(frame)
 
 
-def test_a_non_positive_price_is_an_error():
-    frame = bars()
+def test_a_non_positive_price_is_an_error(make_bars):
+    frame = make_bars()
     frame.loc["2025-01-07", ["low", "adj_close"]] = [0.0, -1.0]
     with pytest.raises(
         PriceValidationError,
@@ -161,8 +144,8 @@ def test_a_non_positive_price_is_an_error():
         check(frame)
 
 
-def test_a_negative_volume_is_an_error_but_zero_is_allowed():
-    frame = bars()
+def test_a_negative_volume_is_an_error_but_zero_is_allowed(make_bars):
+    frame = make_bars()
     frame.loc["2025-01-07", "volume"] = 0.0
     assert check(frame).loc["2025-01-07", "volume"] == 0.0
     frame.loc["2025-01-07", "volume"] = -5.0
@@ -182,8 +165,8 @@ def test_a_negative_volume_is_an_error_but_zero_is_allowed():
         ("close", 98.0, "close 98 is below low 99"),
     ],
 )
-def test_a_bar_must_contain_its_open_and_close(column, value, problem):
-    frame = bars()
+def test_a_bar_must_contain_its_open_and_close(make_bars, column, value, problem):
+    frame = make_bars()
     frame.loc["2025-01-06", ["open", "high", "low", "close"]] = [100.0, 103.0, 99.0, 101.0]
     frame.loc["2025-01-06", column] = value
     with pytest.raises(PriceValidationError) as caught:
@@ -191,22 +174,22 @@ def test_a_bar_must_contain_its_open_and_close(column, value, problem):
     assert str(caught.value).startswith(f"NVDA.csv line 4 (2025-01-06): {problem}")
 
 
-def test_bar_checks_allow_float32_rounding():
-    frame = bars()
+def test_bar_checks_allow_float32_rounding(make_bars):
+    frame = make_bars()
     frame.loc["2025-01-06", "high"] = frame.loc["2025-01-06", "close"] * (1 - 1e-8)
     frame.loc["2025-01-06", "open"] = frame.loc["2025-01-06", "close"]
     assert len(check(frame)) == len(frame)
 
 
-def test_only_the_first_problem_is_reported_with_a_count_of_the_others():
-    frame = bars()
+def test_only_the_first_problem_is_reported_with_a_count_of_the_others(make_bars):
+    frame = make_bars()
     frame.loc[["2025-01-06", "2025-01-07", "2025-01-08"], "volume"] = -1.0
     with pytest.raises(PriceValidationError, match=r"line 4 .*\(2 more rows like it\)$"):
         check(frame)
 
 
-def test_messages_without_line_numbers_name_the_date():
-    frame = bars()
+def test_messages_without_line_numbers_name_the_date(make_bars):
+    frame = make_bars()
     frame.loc["2025-01-07", "close"] = -1.0
     with pytest.raises(PriceValidationError, match=r"^Yahoo Finance NVDA \(2025-01-07\): close"):
         validate_prices(frame, ticker="NVDA", origin="Yahoo Finance NVDA")
@@ -221,23 +204,23 @@ def test_messages_without_line_numbers_name_the_date():
         (dt.datetime(2025, 2, 13, 9, 0, tzinfo=UTC), "2025-02-12"),
     ],
 )
-def test_the_bar_of_a_session_still_open_is_dropped(now, last_kept, caplog):
+def test_the_bar_of_a_session_still_open_is_dropped(make_bars, now, last_kept, caplog):
     with caplog.at_level(logging.WARNING, logger="forecasting.prices.validation"):
-        clean = check(bars(), now=now)
+        clean = check(make_bars(), now=now)
     assert clean.index[-1] == pd.Timestamp(last_kept)
     dropped = last_kept == "2025-02-11"
     assert ("(2025-02-12): the session had not closed" in caplog.text) is dropped
 
 
-def test_an_early_close_settles_earlier():
+def test_an_early_close_settles_earlier(make_bars):
     # The day after Thanksgiving closes at 13:00 New York (18:00 UTC).
-    frame = bars("2024-10-01", "2024-11-29")
+    frame = make_bars("2024-10-01", "2024-11-29")
     clean = check(frame, now=dt.datetime(2024, 11, 29, 18, 45, tzinfo=UTC))
     assert clean.index[-1] == pd.Timestamp("2024-11-29")
 
 
-def test_sessions_after_the_fetch_time_are_an_error():
-    frame = bars()
+def test_sessions_after_the_fetch_time_are_an_error(make_bars):
+    frame = make_bars()
     with pytest.raises(
         PriceValidationError,
         match=r"line 27 \(2025-02-10\): the session had not closed yet at 2025-02-10 12:00 UTC; "
@@ -246,8 +229,8 @@ def test_sessions_after_the_fetch_time_are_an_error():
         check(frame, now=dt.datetime(2025, 2, 10, 12, 0, tzinfo=UTC))
 
 
-def test_a_low_volume_last_row_is_a_suspected_partial_bar():
-    frame = bars()
+def test_a_low_volume_last_row_is_a_suspected_partial_bar(make_bars):
+    frame = make_bars()
     frame.iloc[-1, frame.columns.get_loc("volume")] = 60_000_000.0  # 0.3 x the median
     with pytest.raises(PriceValidationError) as caught:
         check(frame, check_last_bar=True)
@@ -261,44 +244,44 @@ def test_a_low_volume_last_row_is_a_suspected_partial_bar():
     assert len(check(frame)) == len(frame)
 
 
-def test_a_last_volume_breaking_round_lots_is_a_suspected_partial_bar():
-    frame = bars()
+def test_a_last_volume_breaking_round_lots_is_a_suspected_partial_bar(make_bars):
+    frame = make_bars()
     frame.iloc[-1, frame.columns.get_loc("volume")] = 199_983_428.0  # a normal size, odd count
     with pytest.raises(PriceValidationError, match="not a multiple of 100, unlike the previous 20"):
         check(frame, check_last_bar=True)
 
 
-def test_an_early_close_is_not_suspected_for_its_low_volume():
-    frame = bars("2024-10-01", "2024-11-29")
+def test_an_early_close_is_not_suspected_for_its_low_volume(make_bars):
+    frame = make_bars("2024-10-01", "2024-11-29")
     frame.iloc[-1, frame.columns.get_loc("volume")] = 60_000_000.0
     assert check(frame, check_last_bar=True).index[-1] == pd.Timestamp("2024-11-29")
 
 
-def test_dates_before_the_calendar_are_an_error():
-    frame = bars().set_axis(pd.DatetimeIndex(trading_days("2025-01-02", "2025-02-12")), axis=0)
+def test_dates_before_the_calendar_are_an_error(make_bars):
+    frame = make_bars().set_axis(pd.DatetimeIndex(trading_days("2025-01-02", "2025-02-12")), axis=0)
     frame = frame.rename(index={frame.index[0]: pd.Timestamp("1985-01-02")})
     with pytest.raises(
         PriceValidationError,
         match=r"line 2 \(1985-01-02\): before the first day \(1990-01-02\) of the NYSE calendar",
     ):
         check(frame)
-    future = bars().rename(index={pd.Timestamp("2025-02-12"): pd.Timestamp("2099-01-02")})
+    future = make_bars().rename(index={pd.Timestamp("2025-02-12"): pd.Timestamp("2099-01-02")})
     with pytest.raises(
         PriceValidationError, match=r"\(2099-01-02\): after the last day of the NYSE"
     ):
         check(future)
 
 
-def test_missing_sessions_are_logged(caplog):
-    frame = bars().drop(index=[pd.Timestamp("2025-01-06"), pd.Timestamp("2025-01-07")])
+def test_missing_sessions_are_logged(make_bars, caplog):
+    frame = make_bars().drop(index=[pd.Timestamp("2025-01-06"), pd.Timestamp("2025-01-07")])
     with caplog.at_level(logging.WARNING, logger="forecasting.prices.validation"):
         check(frame, lines=None)
     assert "NVDA.csv: 2 NYSE session(s) have no row (2025-01-06, 2025-01-07)" in caplog.text
 
 
-def test_line_numbers_must_match_the_rows():
+def test_line_numbers_must_match_the_rows(make_bars):
     with pytest.raises(ValueError, match="lines has 2 entries"):
-        check(bars(), lines=[2, 3])
+        check(make_bars(), lines=[2, 3])
 
 
 # Plausibility: values and moves no real share makes (issue 26: a high of 1e308 and a one-day
@@ -323,8 +306,8 @@ def scale_row(frame: pd.DataFrame, day: str, factor: float) -> pd.DataFrame:
         ("volume", 1e300, "volume 1e+300 is beyond any real session's trading (over 1e+12 "),
     ],
 )
-def test_an_absurd_value_is_refused_naming_row_column_and_value(column, value, problem):
-    frame = bars()
+def test_an_absurd_value_is_refused_naming_row_column_and_value(make_bars, column, value, problem):
+    frame = make_bars()
     frame.loc["2025-01-06", column] = value
     with pytest.raises(PriceValidationError) as caught:
         check(frame)
@@ -334,8 +317,8 @@ def test_an_absurd_value_is_refused_naming_row_column_and_value(column, value, p
 
 
 @pytest.mark.parametrize("factor", [100.0, 10.0, 3.5, 0.01, 0.25])
-def test_a_one_session_spike_that_falls_back_is_refused(factor):
-    frame = scale_row(bars(), "2025-01-06", factor)
+def test_a_one_session_spike_that_falls_back_is_refused(make_bars, factor):
+    frame = scale_row(make_bars(), "2025-01-06", factor)
     with pytest.raises(PriceValidationError) as caught:
         check(frame)
     message = str(caught.value)
@@ -346,16 +329,16 @@ def test_a_one_session_spike_that_falls_back_is_refused(factor):
     assert "fix or delete the row" in message
 
 
-def test_a_spike_in_adj_close_alone_is_refused():
-    frame = bars()
+def test_a_spike_in_adj_close_alone_is_refused(make_bars):
+    frame = make_bars()
     frame.loc["2025-01-06", "adj_close"] *= 100
     with pytest.raises(PriceValidationError, match=r"line 4 \(2025-01-06\): adj_close jumps x100"):
         check(frame)
 
 
 @pytest.mark.parametrize(("column", "factor"), [("high", 50.0), ("low", 1 / 50), ("open", 40.0)])
-def test_a_bar_wider_than_any_real_session_is_refused(column, factor):
-    frame = bars()
+def test_a_bar_wider_than_any_real_session_is_refused(make_bars, column, factor):
+    frame = make_bars()
     frame.loc["2025-01-06", column] *= factor
     if column == "open":
         frame.loc["2025-01-06", "high"] = frame.loc["2025-01-06", "open"]
@@ -367,9 +350,9 @@ def test_a_bar_wider_than_any_real_session_is_refused(column, factor):
 
 
 @pytest.mark.parametrize("last", [True, False])
-def test_a_move_beyond_any_split_ratio_is_refused(last):
+def test_a_move_beyond_any_split_ratio_is_refused(make_bars, last):
     """A x100 move that does not fall back (the last bar, or a change of unit)."""
-    frame = bars()
+    frame = make_bars()
     day = frame.index[-1] if last else frame.index[10]
     prices = ["open", "high", "low", "close", "adj_close"]
     frame.loc[frame.index >= day, prices] *= 100
@@ -381,9 +364,9 @@ def test_a_move_beyond_any_split_ratio_is_refused(last):
     assert "Splits column" in message and "\n" not in message
 
 
-def test_real_big_moves_pass():
+def test_real_big_moves_pass(make_bars):
     """NVDA-like +-30% days, a +60% and a -40% day and a 3:1 bar range are real; they pass."""
-    frame = bars()
+    frame = make_bars()
     close = frame["close"].to_numpy().copy()
     close[5:15] *= np.where(np.arange(10) % 2, 1.0, 1.3)  # up 30%, down 23%, ... alternately
     close[20:] *= 1.6  # news days trade heavily (forecasting.prices.splits tells them by that)
@@ -395,8 +378,8 @@ def test_real_big_moves_pass():
     assert len(check(frame)) == len(frame)
 
 
-def test_a_listed_reverse_split_beyond_the_move_limit_is_adjusted():
-    frame = bars()
+def test_a_listed_reverse_split_beyond_the_move_limit_is_adjusted(make_bars):
+    frame = make_bars()
     raw = frame.copy()
     prices = ["open", "high", "low", "close", "adj_close"]
     raw.loc[raw.index < raw.index[10], prices] /= 50  # a 1:50 reverse split, unadjusted
@@ -410,8 +393,8 @@ def test_a_listed_reverse_split_beyond_the_move_limit_is_adjusted():
 
 
 @pytest.mark.parametrize("ratio", [2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 0.1])
-def test_unadjusted_splits_are_still_found_not_taken_for_spikes(ratio):
-    frame = bars()
+def test_unadjusted_splits_are_still_found_not_taken_for_spikes(make_bars, ratio):
+    frame = make_bars()
     prices = ["open", "high", "low", "close", "adj_close"]
     frame.loc[frame.index < frame.index[10], prices] *= ratio
     with pytest.raises(PriceValidationError, match=r"split not adjusted in the earlier rows"):
