@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,10 +44,10 @@ def _active_slots(ticker: str) -> int:
         return client.read_global_concurrency_limit_by_name(ticker_limit_name(ticker)).active_slots
 
 
-def test_a_holder_killed_with_sigkill_leaves_no_slot_taken(prefect_server):
-    """The holder, a process of its own on the same Prefect API, takes the slot through the
-    code every run uses and is killed with SIGKILL; the next run gets the slot in seconds (it
-    used to wait its whole wait and fail: Prefect's lease is never revoked on a temporary API)."""
+@contextlib.contextmanager
+def _holder(ticker: str) -> Iterator[subprocess.Popen]:
+    """A process of its own on the session's Prefect API holding ``ticker``'s slot (``HOLD``),
+    killed on the way out if it still lives."""
     from prefect.settings import get_current_settings
 
     settings = get_current_settings()
@@ -54,7 +55,7 @@ def test_a_holder_killed_with_sigkill_leaves_no_slot_taken(prefect_server):
         PREFECT_API_URL=str(settings.api.url), PREFECT_HOME=str(settings.home)
     )
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, "KILLED"],
+        [sys.executable, "-c", HOLD, ticker],
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -62,12 +63,21 @@ def test_a_holder_killed_with_sigkill_leaves_no_slot_taken(prefect_server):
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert _active_slots("KILLED") == 1
-        holder.send_signal(signal.SIGKILL)
-        assert holder.wait(timeout=30) == -signal.SIGKILL
+        yield holder
     finally:
         if holder.poll() is None:
             holder.kill()
+            holder.wait(timeout=30)
+
+
+def test_a_holder_killed_with_sigkill_leaves_no_slot_taken(prefect_server):
+    """The holder, a process of its own on the same Prefect API, takes the slot through the
+    code every run uses and is killed with SIGKILL; the next run gets the slot in seconds (it
+    used to wait its whole wait and fail: Prefect's lease is never revoked on a temporary API)."""
+    with _holder("KILLED") as holder:
+        assert _active_slots("KILLED") == 1
+        holder.send_signal(signal.SIGKILL)
+        assert holder.wait(timeout=30) == -signal.SIGKILL
 
     started = time.monotonic()
     with ticker_guard("KILLED", timeout_seconds=30):
@@ -79,28 +89,11 @@ def test_a_holder_killed_with_sigkill_leaves_no_slot_taken(prefect_server):
 
 def test_a_live_holder_in_another_process_still_makes_the_next_run_wait(prefect_server):
     """The check frees only a dead holder's slot: while the holder lives, the next run waits."""
-    from prefect.settings import get_current_settings
-
-    settings = get_current_settings()
-    environment = _environment(
-        PREFECT_API_URL=str(settings.api.url), PREFECT_HOME=str(settings.home)
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, "ALIVE"],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with _holder("ALIVE"):
         busy = pytest.raises(TimeoutError, match=r"ALIVE is still taken .* \(pid \d+ on ")
         with busy, ticker_guard("ALIVE", timeout_seconds=2):
             pass
         assert _active_slots("ALIVE") == 1
-    finally:
-        holder.kill()
-        holder.wait(timeout=30)
 
 
 def _server_processes(pid: int, psutil) -> list:
