@@ -30,15 +30,26 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVE = [sys.executable, "-m", "flows.presentation.cli", "serve", "--source", "sample"]
 
 
-def _environment(tmp_path: Path, api_url: str) -> dict[str, str]:
-    """This test's settings (flow_settings put them in os.environ) and the test API."""
+def _serve(tmp_path: Path, *options: str) -> subprocess.Popen:
+    """``serve --source sample`` (and ``options``) started in ``tmp_path``, not the checkout (a
+    served run must not depend on the caller's folder), with this test's settings
+    (flow_settings put them in os.environ) and the test API; stdout and stderr in one pipe."""
+    from prefect.settings import PREFECT_API_URL
+
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     environment.update(
-        PREFECT_API_URL=api_url,
+        PREFECT_API_URL=PREFECT_API_URL.value(),
         PREFECT_HOME=str(tmp_path / "prefect-home"),
         PYTHONPATH=str(ROOT),
     )
-    return environment
+    return subprocess.Popen(
+        [*SERVE, *options],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_for_deployment(
@@ -94,16 +105,8 @@ def _stop(process: subprocess.Popen) -> str:
 
 def test_a_served_deployment_runs_to_completion_and_stores_the_forecast(flow_settings, tmp_path):
     from prefect import get_client
-    from prefect.settings import PREFECT_API_URL
 
-    process = subprocess.Popen(
-        SERVE,
-        cwd=tmp_path,  # not the checkout: the served run must not depend on the caller's folder
-        env=_environment(tmp_path, PREFECT_API_URL.value()),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _serve(tmp_path)
     try:
         deadline = time.monotonic() + 240
         with get_client(sync_client=True) as client:
@@ -130,16 +133,8 @@ def test_a_served_deployment_runs_to_completion_and_stores_the_forecast(flow_set
 
 def test_a_served_many_ticker_deployment_runs_every_ticker(flow_settings, tmp_path):
     from prefect import get_client
-    from prefect.settings import PREFECT_API_URL
 
-    process = subprocess.Popen(
-        [*SERVE, "--tickers", "NVDA,AVGO"],
-        cwd=tmp_path,
-        env=_environment(tmp_path, PREFECT_API_URL.value()),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _serve(tmp_path, "--tickers", "NVDA,AVGO")
     try:
         deadline = time.monotonic() + 300
         with get_client(sync_client=True) as client:
@@ -168,7 +163,6 @@ def test_serve_leaves_the_work_pool_deployment_alone_and_sigterm_does_not_pause_
     serve paused it, switching the production schedule off without a word."""
     from prefect import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.settings import PREFECT_API_URL
 
     from flows.daily import daily_forecast
 
@@ -178,14 +172,7 @@ def test_serve_leaves_the_work_pool_deployment_alone_and_sigterm_does_not_pause_
     pool_id = daily_forecast.to_deployment(
         **deployment_options(), concurrency_limit=CONCURRENCY, work_pool_name=pool
     ).apply(work_pool_name=pool)
-    process = subprocess.Popen(
-        SERVE,
-        cwd=tmp_path,
-        env=_environment(tmp_path, PREFECT_API_URL.value()),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _serve(tmp_path)
     served_id = None
     try:
         with get_client(sync_client=True) as client:
