@@ -11,12 +11,17 @@ next close is ``C_t * exp(lower return) .. C_t * exp(upper return)``.
   ``|r_s| / sigma_{s-1}``. No parameter is fitted.
 - **GARCH(1,1)** (Bollerslev, "Generalized Autoregressive Conditional Heteroskedasticity",
   J. Econometrics 31 (1986) 307-327) with a constant mean and Student-t innovations, refitted on a
-  trailing window every few weeks: the baseline a quant reaches for. It needs the optional ``arch``
-  package (``pip install 'nvda-forecast[bench]'``).
+  trailing window every few weeks: the baseline a quant reaches for. Optionally **GJR-GARCH(1,1)**
+  (Glosten, Jagannathan and Runkle, "On the relation between the expected value and the
+  volatility of the nominal excess return on stocks", J. Finance 48(5) (1993) 1779-1801), whose
+  variance reacts more to a fall than to a rise (the leverage effect). Both need the optional
+  ``arch`` package (``pip install 'nvda-forecast[bench]'``).
 
 Output frames are indexed by the as-of date (``as_of``) with columns ``base_close,
-predicted_close, lower_80, upper_80, lower_95, upper_95, volatility`` (one lower/upper pair per
-level; ``volatility`` is the daily log-return standard deviation forecast for the next session).
+predicted_close, lower_80, upper_80, lower_95, upper_95, volatility, variance`` (one lower/upper
+pair per level; ``volatility`` is the daily log-return standard deviation forecast for the next
+session, ``variance`` its square as the method computes it, for variance losses such as
+``forecasting.volatility.qlike``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ logger = logging.getLogger(__name__)
 # As in forecasting.forecast: a volatility below 0.01% a day only happens on degenerate data
 # (a price that did not move for weeks); the floor keeps scores finite.
 VOLATILITY_FLOOR = 1e-4
+# garch_forecasts' volatility models: arch's asymmetric order `o` of each.
+GARCH_KINDS = {"garch": 0, "gjr": 1}
 
 
 def interval_columns(level: float) -> tuple[str, str]:
@@ -75,6 +82,7 @@ def _frame(
     center: np.ndarray,
     bounds: dict[float, tuple[np.ndarray, np.ndarray]],
     volatility: np.ndarray,
+    variance: np.ndarray,
 ) -> pd.DataFrame:
     """The output frame for as-of positions ``rows``; ``center`` and bounds are log returns."""
     base = close.to_numpy(dtype="float64")[rows]
@@ -87,6 +95,7 @@ def _frame(
         columns[lower_name] = base * np.exp(lower)
         columns[upper_name] = base * np.exp(upper)
     columns["volatility"] = volatility
+    columns["variance"] = variance
     return pd.DataFrame(columns, index=close.index[rows].rename("as_of"))
 
 
@@ -122,8 +131,8 @@ def naive_volatility_forecasts(
     pandas.DataFrame
         One row per as-of day with a full calibration window (the first is the close at position
         ``volatility_window + calibration_window``), indexed by ``as_of``, columns
-        ``base_close, predicted_close, lower_*, upper_*, volatility``. Empty if the series is
-        too short.
+        ``base_close, predicted_close, lower_*, upper_*, volatility, variance`` (``volatility
+        ** 2``). Empty if the series is too short.
     """
     if volatility_window < 2:
         raise ValueError(f"volatility_window must be at least 2, got {volatility_window!r}")
@@ -153,7 +162,7 @@ def naive_volatility_forecasts(
     for level, rank in ranks.items():
         half_width = ordered[:, rank - 1] * volatility
         bounds[level] = (-half_width, half_width)
-    return _frame(close, last_return + 1, np.zeros(len(windows)), bounds, volatility)
+    return _frame(close, last_return + 1, np.zeros(len(windows)), bounds, volatility, volatility**2)
 
 
 def garch_forecasts(
@@ -164,14 +173,19 @@ def garch_forecasts(
     window: int = 1000,
     refit_every: int = 20,
     dist: str = "t",
+    kind: str = "garch",
 ) -> pd.DataFrame:
-    """Walk-forward GARCH(1,1) next-close forecasts and intervals.
+    """Walk-forward GARCH(1,1) or GJR-GARCH(1,1) next-close forecasts and intervals.
 
     On a refit day ``t`` a constant-mean GARCH(1,1) is fitted (maximum likelihood, ``arch``) to
     ``100 *`` the last ``window`` log returns up to ``t``. On that day and the next
     ``refit_every - 1`` sessions, the fitted parameters are applied to the data up to each day::
 
         sigma2_{t+1} = omega + a * (r_t - mu)^2 + b * sigma2_t
+
+    or, for ``kind="gjr"``, with ``e_t = r_t - mu``::
+
+        sigma2_{t+1} = omega + (a + g * [e_t < 0]) * e_t^2 + b * sigma2_t
 
     and the next return is forecast as ``mu + sigma_{t+1} * z`` with ``z`` the innovation
     distribution's (unit-variance) quantiles. So the forecast is ``C_t * exp(mu / 100)`` and the
@@ -193,12 +207,16 @@ def garch_forecasts(
     dist : str, default "t"
         Innovation distribution, as ``arch.arch_model`` names it: ``"normal"``, ``"t"``,
         ``"skewt"``, ``"ged"``.
+    kind : str, default "garch"
+        ``"garch"`` (symmetric) or ``"gjr"`` (GJR-GARCH: arch's ``o=1``; the leverage ``g`` is
+        the fit's ``gamma[1]``).
 
     Returns
     -------
     pandas.DataFrame
         One row per as-of day from ``start``, indexed by ``as_of``, columns ``base_close,
-        predicted_close, lower_*, upper_*, volatility`` (``sigma_{t+1} / 100``).
+        predicted_close, lower_*, upper_*, volatility`` (``sigma_{t+1} / 100``) and ``variance``
+        (``sigma2_{t+1} / 100^2``).
 
     Raises
     ------
@@ -217,13 +235,15 @@ def garch_forecasts(
         raise ValueError(f"window must be at least 100 returns for a GARCH fit, got {window!r}")
     if refit_every < 1:
         raise ValueError(f"refit_every must be at least 1, got {refit_every!r}")
+    if kind not in GARCH_KINDS:
+        raise ValueError(f"kind must be one of {tuple(GARCH_KINDS)}, got {kind!r}")
     returns = 100.0 * _log_returns(close)
     # As-of position p has returns[:p]; it needs `window` of them.
     first = (
         window if start is None else max(window, int(close.index.searchsorted(pd.Timestamp(start))))
     )
     positions = np.arange(first, len(close))
-    center, sigma = np.empty(len(positions)), np.empty(len(positions))
+    center, variance = np.empty(len(positions)), np.empty(len(positions))
     z = {level: np.empty((len(positions), 2)) for level in levels}
     for block in range(0, len(positions), refit_every):
         refit_day = positions[block]
@@ -235,6 +255,7 @@ def garch_forecasts(
             mean="Constant",
             vol="GARCH",
             p=1,
+            o=GARCH_KINDS[kind],
             q=1,
             dist=dist,
             rescale=False,
@@ -242,17 +263,19 @@ def garch_forecasts(
         fit = model.fit(last_obs=window, disp="off", show_warning=False)
         if fit.convergence_flag != 0:
             logger.warning(
-                "GARCH fit as of %s did not converge (flag %d); its parameters are used anyway",
+                "%s fit as of %s did not converge (flag %d); its parameters are used anyway",
+                kind.upper(),
                 close.index[refit_day].date(),
                 fit.convergence_flag,
             )
         forecast = fit.forecast(horizon=1, start=window - 1, reindex=False)
         center[rows] = forecast.mean.to_numpy()[:, 0]
-        sigma[rows] = np.sqrt(forecast.variance.to_numpy()[:, 0])
+        variance[rows] = forecast.variance.to_numpy()[:, 0]
         shape = fit.params.to_numpy()[len(fit.params) - model.distribution.num_params :]
         for level in levels:
             tails = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
             z[level][rows] = model.distribution.ppf(tails, shape)
+    sigma = np.sqrt(variance)
     bounds = {
         level: (
             (center + sigma * quantiles[:, 0]) / 100.0,
@@ -260,4 +283,4 @@ def garch_forecasts(
         )
         for level, quantiles in z.items()
     }
-    return _frame(close, positions, center / 100.0, bounds, sigma / 100.0)
+    return _frame(close, positions, center / 100.0, bounds, sigma / 100.0, variance / 100.0**2)

@@ -68,6 +68,7 @@ def test_naive_volatility_forecasts_on_a_hand_computed_example():
         "lower_80",
         "upper_80",
         "volatility",
+        "variance",
     ]
     expected = pd.DataFrame(
         {
@@ -78,6 +79,7 @@ def test_naive_volatility_forecasts_on_a_hand_computed_example():
             "lower_80": 100 * np.exp([-0.07, -0.16]),
             "upper_80": 100 * np.exp([0.17, 0.20]),
             "volatility": np.array([0.06, 0.09]) / math.sqrt(2),
+            "variance": np.array([0.06, 0.09]) ** 2 / 2,
         },
         index=result.index,
     )
@@ -133,7 +135,7 @@ def test_naive_volatility_forecasts_of_a_short_series_are_empty():
     close = simulated_garch_close(200, seed=5)
     result = naive_volatility_forecasts(close)
     assert result.empty
-    assert list(result.columns) == [*COLUMNS, "volatility"]
+    assert list(result.columns) == [*COLUMNS, "volatility", "variance"]
 
 
 @pytest.mark.parametrize(
@@ -177,7 +179,7 @@ def garch_result(garch_close) -> pd.DataFrame:
 
 def test_garch_forecasts_cover_the_days_from_start(garch_result, garch_close):
     assert list(garch_result.index) == list(garch_close.index[300:])
-    assert list(garch_result.columns) == [*COLUMNS, "volatility"]
+    assert list(garch_result.columns) == [*COLUMNS, "volatility", "variance"]
     assert (garch_result["lower_95"] < garch_result["lower_80"]).all()
     assert (garch_result["lower_80"] < garch_result["predicted_close"]).all()
     assert (garch_result["predicted_close"] < garch_result["upper_80"]).all()
@@ -208,6 +210,7 @@ def test_garch_forecasts_follow_the_garch_recursion_between_refits(garch_result,
         row = garch_result.loc[garch_close.index[day]]
         base = garch_close.iloc[day]
         assert row["volatility"] == pytest.approx(math.sqrt(variance) / 100, rel=1e-6)
+        assert row["variance"] == pytest.approx(variance / 100**2, rel=1e-6)
         assert row["predicted_close"] == pytest.approx(base * math.exp(mu / 100), rel=1e-9)
         # arch's t innovations have unit variance: t quantile * sqrt((nu - 2) / nu).
         z = stats.t.ppf(0.975, nu) * math.sqrt((nu - 2) / nu)
@@ -252,3 +255,74 @@ def test_garch_forecasts_say_how_to_install_arch_when_it_is_missing(garch_close,
     monkeypatch.setitem(sys.modules, "arch", None)  # makes `import arch` raise ImportError
     with pytest.raises(ImportError, match=r"nvda-forecast\[bench\]"):
         garch_forecasts(garch_close, window=250)
+
+
+def test_garch_forecasts_variance_is_the_square_of_volatility(garch_result):
+    np.testing.assert_allclose(
+        garch_result["variance"], garch_result["volatility"] ** 2, rtol=1e-12
+    )
+
+
+def test_garch_forecasts_are_unchanged_by_naming_the_default_kind(garch_result, garch_close):
+    # kind="garch" is the default: the same call spelled out gives the same numbers, bit for bit.
+    spelled_out = garch_forecasts(
+        garch_close,
+        start=garch_close.index[300].date(),
+        window=GARCH_WINDOW,
+        refit_every=GARCH_REFIT,
+        dist="t",
+        kind="garch",
+    )
+    pd.testing.assert_frame_equal(spelled_out, garch_result, rtol=0, atol=0)
+
+
+GJR_DAYS = 400  # the newest NVDA sessions of the bundled sample: 300 returns per fit
+GJR_WINDOW = 300
+GJR_REFIT = 50
+
+
+@pytest.fixture(scope="module")
+def nvda_close() -> pd.Series:
+    from forecasting.prices.sources import load_prices
+
+    return load_prices("sample")["close"].iloc[-GJR_DAYS:]
+
+
+def test_gjr_forecasts_follow_the_gjr_recursion_on_real_returns(nvda_close):
+    from arch import arch_model
+
+    gjr = garch_forecasts(nvda_close, window=GJR_WINDOW, refit_every=GJR_REFIT, kind="gjr")
+    garch = garch_forecasts(nvda_close, window=GJR_WINDOW, refit_every=GJR_REFIT)
+    assert list(gjr.index) == list(nvda_close.index[GJR_WINDOW:])
+    assert np.isfinite(gjr.to_numpy()).all()
+    assert (gjr["variance"] > 0).all() and (gjr["volatility"] > 0).all()
+    assert (gjr["lower_95"] < gjr["lower_80"]).all() and (gjr["upper_80"] < gjr["upper_95"]).all()
+    # The leverage term moves the intervals: by about 11 dollars at most on a ~130 dollar close.
+    assert (gjr["upper_95"] - garch["upper_95"]).abs().max() > 1.0
+
+    percent_returns = 100 * np.diff(np.log(nvda_close.to_numpy()))
+    fit = arch_model(
+        percent_returns[:GJR_WINDOW],
+        mean="Constant",
+        vol="GARCH",
+        p=1,
+        o=1,
+        q=1,
+        dist="t",
+        rescale=False,
+    ).fit(disp="off", show_warning=False)
+    mu, omega, alpha, gamma, beta = fit.params[["mu", "omega", "alpha[1]", "gamma[1]", "beta[1]"]]
+    assert gamma >= 0  # falls raise NVDA's variance more than rises (about 0.2 on this window)
+    variance = fit.forecast(horizon=1, reindex=False).variance.iloc[-1, 0]
+    for day in range(GJR_WINDOW, GJR_WINDOW + GJR_REFIT):
+        if day > GJR_WINDOW:
+            shock = percent_returns[day - 1] - mu
+            variance = omega + (alpha + gamma * (shock < 0)) * shock**2 + beta * variance
+        row = gjr.loc[nvda_close.index[day]]
+        assert row["variance"] == pytest.approx(variance / 100**2, rel=1e-6)
+        assert row["volatility"] == pytest.approx(math.sqrt(variance) / 100, rel=1e-6)
+
+
+def test_garch_forecasts_refuse_an_unknown_kind(garch_close):
+    with pytest.raises(ValueError, match="kind"):
+        garch_forecasts(garch_close, window=250, kind="egarch")
