@@ -8,11 +8,35 @@ one forecast per contender, one test window, one row per drift metric, the candi
 trained (stored even when rejected: it is a new row, never the champion's).
 
 The candidate's model file is a side effect of the same attempt: each attempt of the task writes
-it, then opens the transaction. A failure part-way leaves the database as it was: the transaction
-rolls back and the file this attempt wrote is removed, unless a committed row already refers to
-it (an identical model of an earlier run). A retried attempt writes the file again, so a commit
-can never point at a removed file. Files of model versions the rerun cleared are removed once
-the transaction has committed, unless a stored version still refers to them.
+it (the ``write model file`` task), then opens the transaction. A failure part-way leaves the
+database as it was: the SQL transaction rolls back, and so does the Prefect transaction around
+both, whose ``on_rollback`` hook removes the file this attempt wrote, unless a committed row
+already refers to it (an identical model of an earlier run). A retried attempt writes the file
+again, so a commit can never point at a removed file. Files of model versions the rerun cleared
+are removed once the SQL transaction has committed, unless a stored version still refers to them.
+
+Why the hook checks the store, and why the cleared files are not an ``on_commit`` hook
+(Prefect 3.9.1, ``prefect/transactions.py`` and ``prefect/task_engine.py``):
+
+- ``SyncTaskRunEngine.handle_success`` stages a task's hooks into the transaction that each
+  attempt opens (``transaction_context``; with ``NO_CACHE`` its key is None, so nothing is
+  persisted, but the hooks still are staged) only when the task returns: a write that raised
+  has nothing to undo and registers nothing.
+- ``Transaction.reset`` hands a nested transaction that exits cleanly to its parent, which
+  commits or rolls it back later; ``Transaction.rollback`` then rolls back every child too. The
+  ``write model file`` task's transaction is a child of this task's, which is itself a child of
+  the fleet's ``forecast-ticker`` task when that calls the pipeline. So the rollback hook can
+  fire after the rows committed: when anything later in this attempt raises, or when the
+  enclosing ticker task fails after persist. It must therefore ask the store, never remove
+  blindly (``_remove_unless_stored``; if the store cannot answer, the file stays: an orphan file
+  is harmless, a row pointing at a removed file is not).
+- ``Transaction.commit`` commits the children first; a committed child is never rolled back
+  (``rollback`` returns at once for ``COMMITTED``), and a rollback hook that raises is logged by
+  ``Transaction.rollback`` and swallowed (the attempt's own error is raised, not the undo's).
+- On-commit hooks run only when the outermost transaction commits, and never if it was
+  rolled back already (``Transaction.reset`` rolls the parent back when a nested attempt
+  fails, e.g. a retried one; ``commit`` then returns False): the cleared files are removed in
+  line, right after the SQL commit, not in an ``on_commit`` hook.
 """
 
 from __future__ import annotations
@@ -23,6 +47,8 @@ from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.transactions import Transaction, get_transaction, transaction
 
 from db.engine import get_engine, unit_of_work
 from db.repository import (
@@ -40,7 +66,7 @@ from flows.alerts import StoredAlert, store_findings
 from flows.retry import IO_OPTIONS
 from flows.storage import remove_model, store_model
 from forecasting.forecast import Forecast
-from forecasting.model import TrainingResult
+from forecasting.model import SavedModel, TrainingResult
 from forecasting.monitoring.alerting import Finding
 
 
@@ -128,14 +154,10 @@ def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> 
     """Write the model file, then the run and its model version, evaluations, predictions,
     drift metrics and alerts in one transaction; the file goes if the transaction does not
     commit."""
-    record, written = _write_model_file(record, artifact_root)
-    try:
+    with transaction():
+        record = _with_model_file(database_url, record, artifact_root)
         with unit_of_work(get_engine(database_url)) as session:
             persisted, cleared_files = _write_rows(session, record)
-    except BaseException:
-        if written is not None:
-            _remove_unless_stored(database_url, written)
-        raise
     # Files of the versions the rerun cleared, unless an identical model is stored again.
     for uri in cleared_files:
         _remove_unless_stored(database_url, uri)
@@ -143,16 +165,46 @@ def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> 
     return persisted
 
 
-def _write_model_file(record: RunRecord, artifact_root: str) -> tuple[RunRecord, str | None]:
-    """The candidate's model file, written before the transaction; the record with its URI."""
+def _with_model_file(database_url: str, record: RunRecord, artifact_root: str) -> RunRecord:
+    """The record with its candidate's file written (by the task whose rollback removes it)."""
     candidate = record.candidate
     if candidate is None:
-        return record, None
+        return record
     saved = candidate.training.saved().model
-    uri = store_model(
-        saved, root=artifact_root, ticker=record.ticker, as_of=record.as_of, kind=candidate.kind
+    uri = write_model_file(
+        database_url,
+        saved,
+        artifact_root=artifact_root,
+        ticker=record.ticker,
+        as_of=record.as_of,
+        kind=candidate.kind,
     )
-    return replace(record, candidate=replace(candidate, artifact_uri=uri, sha256=saved.sha256)), uri
+    return replace(record, candidate=replace(candidate, artifact_uri=uri, sha256=saved.sha256))
+
+
+@task(name="write model file", cache_policy=NO_CACHE)
+def write_model_file(
+    database_url: str,
+    saved: SavedModel,
+    *,
+    artifact_root: str,
+    ticker: str,
+    as_of: dt.date,
+    kind: str,
+) -> str:
+    """Write a candidate's model file under the artifact root; return its URI."""
+    uri = store_model(saved, root=artifact_root, ticker=ticker, as_of=as_of, kind=kind)
+    undo = get_transaction()
+    if undo is not None:  # what the rollback hook removes, and where it asks whether it may
+        undo.set("model_file", uri)
+        undo.set("database_url", database_url)
+    return uri
+
+
+@write_model_file.on_rollback
+def _remove_written_model_file(undo: Transaction) -> None:
+    """Undo the file this attempt wrote, unless a committed row refers to it."""
+    _remove_unless_stored(undo.get("database_url"), undo.get("model_file"))
 
 
 def _write_rows(session, record: RunRecord) -> tuple[Persisted, list[str]]:
