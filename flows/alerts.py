@@ -8,10 +8,11 @@ The verdict is pure (`forecasting.monitoring.alerting.reconcile`); this module a
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from db.engine import Session
 from db.repository import (
+    RunKey,
     add_alert,
     get_open_alert,
     mark_run_failed,
@@ -21,7 +22,6 @@ from db.repository import (
     run_for,
     touch_alert,
 )
-from flows.summary import AlertLine
 from forecasting.monitoring.alerting import Finding, reconcile
 
 
@@ -40,10 +40,6 @@ class StoredAlert:
     as_of_date: dt.date
     flow_run_id: str | None
     is_new: bool
-
-    def line(self) -> AlertLine:
-        """How the run summary shows it."""
-        return AlertLine(self.kind, self.severity, self.message, self.is_new)
 
     def payload(self) -> dict:
         """The JSON body of the event payload and of the webhook."""
@@ -71,30 +67,26 @@ def format_number(value: float | None) -> str:
 
 def store_findings(
     session: Session,
-    *,
-    ticker: str,
-    as_of: dt.date,
+    key: RunKey,
     findings: list[Finding],
+    *,
     model_version_id: int | None,
-    flow_run_id: str | None,
-    run_id: int | None = None,
     move_alerts: bool = True,
 ) -> list[StoredAlert]:
     """Write the run's drift metrics and apply the alert lifecycle; return the open alerts.
 
-    ``run_id``: the run the rows belong to (default: the day's run, created if need be).
+    ``key.run_id``: the run the rows belong to (None: the day's run, created if need be).
     ``move_alerts=False`` (a replay of an old day) stores the metrics only: the alerts describe
     the ticker's present, and a replay must not open, refresh or resolve them."""
-    if run_id is None:
-        run_id = run_for(session=session, ticker=ticker, as_of_date=as_of)
+    ticker, as_of = key.ticker, key.as_of
+    if key.run_id is None:
+        key = replace(key, run_id=run_for(session=session, ticker=ticker, as_of_date=as_of))
     record_drift_metrics(
         session=session,
         ticker=ticker,
-        as_of_date=as_of,
         rows=[f.to_dict() for f in findings],
         model_version_id=model_version_id,
-        flow_run_id=flow_run_id,
-        run_id=run_id,
+        **key.stamp(),
     )
     current = {(a.kind, a.metric): a for a in open_alerts(session=session, ticker=ticker)}
     if not move_alerts:
@@ -102,7 +94,7 @@ def store_findings(
     verdict = reconcile(current.keys(), findings)
     new_ids = set()
     for finding in verdict.to_open:
-        new_ids.add(_open_alert(session, ticker, as_of, finding, flow_run_id, run_id).id)
+        new_ids.add(_open_alert(session, key, finding).id)
     for finding in verdict.to_keep:
         touch_alert(
             session=session,
@@ -113,8 +105,8 @@ def store_findings(
             severity=finding.severity if finding.breached else None,
             message=finding.message if finding.breached else None,
         )
-    for key in verdict.to_resolve:
-        resolve_alert(session=session, alert=current[key])
+    for stale in verdict.to_resolve:
+        resolve_alert(session=session, alert=current[stale])
     return [
         _stored(alert, is_new=alert.id in new_ids)
         for alert in open_alerts(session=session, ticker=ticker)
@@ -137,29 +129,21 @@ def record_failure(
     if alert is not None:
         touch_alert(session=session, alert=alert, as_of_date=as_of, message=finding.message)
         return _stored(alert, is_new=False)
-    return _stored(_open_alert(session, ticker, as_of, finding, flow_run_id, run.id), is_new=True)
+    key = RunKey(ticker, as_of, flow_run_id, run.id)
+    return _stored(_open_alert(session, key, finding), is_new=True)
 
 
-def _open_alert(
-    session: Session,
-    ticker: str,
-    as_of: dt.date,
-    finding: Finding,
-    flow_run_id: str | None,
-    run_id: int,
-):
+def _open_alert(session: Session, key: RunKey, finding: Finding):
     return add_alert(
         session=session,
-        ticker=ticker,
+        ticker=key.ticker,
         kind=finding.kind,
         severity=finding.severity,
         metric=finding.metric,
         message=finding.message,
-        as_of_date=as_of,
         value=finding.value,
         threshold=finding.threshold,
-        flow_run_id=flow_run_id,
-        run_id=run_id,
+        **key.stamp(),
     )
 
 

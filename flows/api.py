@@ -142,3 +142,11 @@ def _start_while(server, meanwhile: Callable[[], None] | None) -> None:
             time.sleep(0.01)
         meanwhile()
         started.result()
+
+
+def api_url() -> str:
+    """The Prefect API this process reports to: the configured server, or the temporary one."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        return str(client.api_url).rstrip("/")

@@ -4,120 +4,22 @@ One process and one flow run: each session runs exactly what `nvda-forecast run 
 (ingest, train or fine-tune, evaluate, serve, watch, persist), so a backfilled day and a live day
 differ in SQL only in their flow-run id. Every session commits on its own: interrupted at day k,
 a rerun skips the sessions that already have a served forecast and continues; a bad day stops
-the backfill with one line naming it, and the days before it stay stored.
+the backfill with one line naming it, and the days before it stay stored (flows/sessions.py).
 """
 
 import datetime as dt
-import math
-import time
-from collections import Counter
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
 
-import pandas as pd
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 from prefect.runtime import flow_run
 
-from db.engine import get_engine, unit_of_work
-from db.repository import read_forecast_accuracy, read_predictions
-from flows.concurrency import ticker_guard
-from flows.errors import ACTIONABLE
-from flows.pipeline import forecast_day
-from flows.presentation.report import money, publish_backfill_report, score_line
-from flows.progress import without_training_cards
-from flows.retry import io_task
+from flows.job import TickerJob, job_for
 from flows.run_names import backfill_run_name
-from flows.settings import Settings, get_settings
-from flows.tasks import open_store
-from forecasting.errors import NvdaForecastError
+from flows.sessions import BackfillError, BackfillSummary
+from flows.settings import get_settings
+from flows.ticker import run_ticker
 from forecasting.policy import Mode
-from forecasting.prices.sources import load_prices, source_for_ticker
-from forecasting.tickers import normalize_ticker
 
-
-class BackfillError(NvdaForecastError):
-    """A session of the backfill failed; the sessions before it are stored."""
-
-
-@dataclass(frozen=True)
-class BackfillSummary:
-    """What a backfill did, session by session counted."""
-
-    ticker: str
-    source: str
-    start: dt.date
-    end: dt.date
-    sessions: int
-    """Sessions the source has in the range."""
-    ran: int
-    skipped: int
-    """Sessions that already had a served forecast (an earlier, interrupted backfill)."""
-    actions: dict[str, int] = field(default_factory=dict)
-    """How many sessions retrained, fine-tuned or reused the champion."""
-    served_by: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    step_seconds: dict[str, float] = field(default_factory=dict)
-    """Wall time per pipeline step, summed over the sessions that ran."""
-    alerts_opened: tuple[str, ...] = ()
-    """The alerts the sessions that ran opened: ``2005-01-06 warning data_drift: message``."""
-    realized: int = 0
-    """The range's stored forecasts whose target close has arrived, and how they scored."""
-    rmse: float | None = None
-    naive_rmse: float | None = None
-    direction: float | None = None
-    inside_80: float | None = None
-    inside_95: float | None = None
-    price_level: float | None = None
-    """A typical close of the range: how many decimals its money needs ($0.20 stocks)."""
-
-    def to_dict(self) -> dict:
-        """A JSON-friendly dict (dates as ISO strings)."""
-        values = asdict(self)
-        values["start"], values["end"] = self.start.isoformat(), self.end.isoformat()
-        values["alerts_opened"] = list(self.alerts_opened)
-        return values
-
-    def to_text(self) -> str:
-        """A few lines for the terminal."""
-        per = self.seconds / self.ran if self.ran else 0.0
-        steps = ", ".join(
-            f"{name} {seconds:.0f} s"
-            for name, seconds in sorted(self.step_seconds.items(), key=lambda item: -item[1])
-        )
-        lines = [
-            f"{self.ticker} backfill {self.start} .. {self.end} from {self.source}: "
-            f"{self.ran} sessions run, {self.skipped} already stored, of {self.sessions}",
-            f"  {self.seconds:.0f} s ({per:.1f} s a session): {steps or 'nothing ran'}",
-            f"  models: {_counts(self.actions)}; served by: {_counts(self.served_by)}",
-            f"  forecasts: {score_line(self)}",
-            f"  alerts opened during the range: {len(self.alerts_opened) or 'none'}",
-        ]
-        lines += [f"    {line}" for line in self.alerts_opened]
-        return "\n".join(lines)
-
-
-def _counts(counter: dict[str, int]) -> str:
-    return ", ".join(f"{name} {count}" for name, count in sorted(counter.items())) or "-"
-
-
-@task(cache_policy=NO_CACHE)
-def sessions_in_range(
-    source: str, ticker: str, start: dt.date, end: dt.date, adjust_splits: bool
-) -> list[dt.date]:
-    """The sessions in [start, end] that the source has bars for, oldest first."""
-    frame = load_prices(source, ticker, start=start, as_of=end, adjust_splits=adjust_splits)
-    return [day.date() for day in frame.index if start <= day.date() <= end]
-
-
-@io_task
-def stored_sessions(database_url: str, ticker: str, start: dt.date, end: dt.date) -> set[dt.date]:
-    """As-of dates in the range that already have a served forecast."""
-    with unit_of_work(get_engine(database_url)) as session:
-        forecasts = read_predictions(session=session, ticker=ticker, kind="forecast")
-    days = {day.date() for day in forecasts["as_of_date"]} if not forecasts.empty else set()
-    return {day for day in days if start <= day <= end}
+__all__ = ["BackfillError", "BackfillSummary", "backfill", "range_job"]
 
 
 # "NVDA backfill 2025-01-02..2025-01-31"
@@ -132,185 +34,20 @@ def backfill(
     adjust_splits: bool = False,
 ) -> BackfillSummary:
     """Run the daily pipeline for every session from ``start`` to ``end`` the source has."""
-    settings = get_settings()
-    database_url = open_store(settings.database_url)
-    return backfill_ticker(
-        database_url,
-        settings,
-        ticker=ticker,
-        source=source,
-        start=start,
-        end=end,
-        mode=mode,
-        redo=redo,
-        adjust_splits=adjust_splits,
-        flow_run_id=flow_run.id,
-    )
+    options = {"mode": mode, "redo": redo, "adjust_splits": adjust_splits}
+    job = range_job(ticker, source, get_settings().database_url, start, end, **options)
+    return run_ticker(job, flow_run.id)
 
 
-@dataclass
-class _Tally:
-    """What the sessions of a backfill came to, as they run."""
-
-    actions: Counter = field(default_factory=Counter)
-    served_by: Counter = field(default_factory=Counter)
-    steps: Counter = field(default_factory=Counter)
-    opened: list[str] = field(default_factory=list)
-    ran: int = 0
-
-    def add(self, day: dt.date, summary) -> str:
-        """Count one session's summary; return its log line."""
-        self.ran += 1
-        self.actions[summary.action] += 1
-        self.served_by[summary.served_by] += 1
-        self.steps.update(summary.step_seconds)
-        self.opened += [
-            f"{day} {alert.severity} {alert.kind}: {alert.message}"
-            for alert in summary.alerts
-            if alert.is_new
-        ]
-        line = f"{day}: {summary.action}, {summary.served_by} serves "
-        return line + money(summary.predicted_close, like=summary.base_close)
-
-
-def backfill_ticker(
-    database_url: str,
-    settings: Settings,
-    *,
+def range_job(
     ticker: str,
     source: str,
+    database_url: str,
     start: dt.date | None,
     end: dt.date | None,
-    mode: Mode,
-    redo: bool,
-    adjust_splits: bool,
-    flow_run_id: str | None,
-    guard: bool = True,
-) -> BackfillSummary:
-    """One ticker's sessions in order, each one `forecast_day`; the backfill flow, and the
-    unit a many-ticker backfill maps over its tickers (flows/fleet.py)."""
+    **options,
+) -> TickerJob:
+    """The job of a backfill, its range checked first."""
     if start is None or end is None or start > end:
         raise BackfillError(f"give --from and --to with --from <= --to (got {start} .. {end})")
-    ticker = normalize_ticker(ticker)
-    source = source_for_ticker(source, ticker)
-    sessions = sessions_in_range(source, ticker, start, end, adjust_splits)
-    if not sessions:
-        raise BackfillError(f"{source} has no {ticker} sessions from {start} to {end}")
-    title = f"{ticker} backfill {start} .. {end}"
-    progress = create_progress_artifact(
-        0.0,
-        key=f"{ticker.lower()}-backfill-progress",
-        description=f"{title}: {len(sessions)} sessions, waiting for the ticker's slot",
-    )
-    started, tally = time.perf_counter(), _Tally()
-    day_options = dict(source=source, mode=mode, flow_run_id=flow_run_id)
-    # The ticker's daily runs wait while the backfill holds its slot (flows/concurrency.py);
-    # a many-ticker backfill may hold it already (``guard=False``). Its fits make no progress
-    # cards of their own: the backfill's one bar says which session it is on.
-    with ticker_guard(ticker) if guard else nullcontext(), without_training_cards():
-        # Read after taking the slot: a run that held it may have stored sessions meanwhile.
-        done = set() if redo else stored_sessions(database_url, ticker, start, end)
-        _run_sessions(
-            database_url, settings, ticker, sessions, done, tally, progress,
-            adjust_splits=adjust_splits, **day_options,
-        )  # fmt: skip
-    accuracy = range_accuracy(database_url, ticker, start, end)
-    result = _summarize(ticker, source, (start, end), sessions, tally, started, accuracy)
-    finished = f"{title}: finished, {result.ran} sessions run, {result.skipped} already stored"
-    update_progress_artifact(progress, 100.0, finished)
-    publish_backfill_report(result, accuracy)
-    return result
-
-
-def _summarize(
-    ticker: str,
-    source: str,
-    span: tuple[dt.date, dt.date],
-    sessions: list[dt.date],
-    tally: _Tally,
-    started: float,
-    accuracy: pd.DataFrame,
-) -> BackfillSummary:
-    """What the range came to: counts, time per step, alerts opened, how its forecasts scored."""
-    return BackfillSummary(
-        ticker=ticker,
-        source=source,
-        start=span[0],
-        end=span[1],
-        sessions=len(sessions),
-        ran=tally.ran,
-        skipped=len(sessions) - tally.ran,
-        actions=dict(tally.actions),
-        served_by=dict(tally.served_by),
-        seconds=time.perf_counter() - started,
-        step_seconds={name: round(value, 2) for name, value in tally.steps.items()},
-        alerts_opened=tuple(tally.opened),
-        **scores(accuracy),
-    )
-
-
-def _run_sessions(
-    database_url: str,
-    settings: Settings,
-    ticker: str,
-    sessions: list[dt.date],
-    done: set[dt.date],
-    tally: _Tally,
-    progress,
-    **day_options,
-) -> None:
-    """`forecast_day` for each session not stored yet, in order; the first bad day stops it."""
-    shown = -1
-    for index, day in enumerate(sessions, start=1):
-        if day in done:
-            continue
-        # At most one update a percent: each update is an event in the UI's feed.
-        if (percent := 100 * (index - 1) // len(sessions)) != shown:
-            shown = percent
-            where = f"{ticker} backfill: session {index} of {len(sessions)} ({day})"
-            update_progress_artifact(progress, float(percent), where)
-        try:
-            summary, _ = forecast_day(
-                database_url, settings, ticker=ticker, as_of=day, **day_options
-            )
-        except ACTIONABLE as error:
-            raise BackfillError(
-                f"backfill of {ticker} stopped at {day}: {error} (the {index - 1} sessions "
-                "before it are stored; fix the cause and rerun the same command to continue)"
-            ) from error
-        get_run_logger().info("%d/%d %s", index, len(sessions), tally.add(day, summary))
-
-
-@io_task
-def range_accuracy(database_url: str, ticker: str, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """The range's served forecasts with the closes that arrived, oldest first."""
-    with unit_of_work(get_engine(database_url)) as session:
-        frame = read_forecast_accuracy(session=session, ticker=ticker, since=start)
-    if frame.empty:
-        return frame
-    as_of = pd.to_datetime(frame["as_of_date"]).dt.date
-    return frame[as_of <= end].reset_index(drop=True)
-
-
-def scores(accuracy: pd.DataFrame) -> dict:
-    """How the range's realized forecasts scored (BackfillSummary's fields)."""
-    if accuracy.empty:
-        return {}
-    level = float(accuracy["base_close"].astype(float).median())
-    realized = accuracy.dropna(subset=["actual_close"])
-    if realized.empty:
-        return {"price_level": level}
-
-    def share(column: str) -> float | None:
-        values = realized[column].dropna().astype(float)
-        return float(values.mean()) if len(values) else None
-
-    return {
-        "realized": len(realized),
-        "rmse": math.sqrt(float((realized["error"].astype(float) ** 2).mean())),
-        "naive_rmse": math.sqrt(float((realized["naive_error"].astype(float) ** 2).mean())),
-        "direction": share("direction_hit"),
-        "inside_80": share("inside_80"),
-        "inside_95": share("inside_95"),
-        "price_level": level,
-    }
+    return job_for(ticker, source, database_url, span="range", start=start, end=end, **options)

@@ -36,12 +36,13 @@ import os
 import socket
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
 from pathlib import Path
 
 from prefect import get_client
 from prefect.concurrency.sync import concurrency
 
+from flows.api import api_url
 from forecasting.errors import NvdaForecastError
 
 try:
@@ -125,11 +126,6 @@ def _limit_ids(tickers: Sequence[str]) -> dict[str, str]:
                 limit = client.read_global_concurrency_limit_by_name(name)
             ids[name] = str(limit.id)
     return ids
-
-
-def _api_url() -> str:
-    with get_client(sync_client=True) as client:
-        return str(client.api_url).rstrip("/")
 
 
 class _HostHold:
@@ -273,7 +269,7 @@ def tickers_held(tickers: Sequence[str]) -> Iterator[bool]:
     from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 
     holds = _holds(tickers)
-    api_url = _api_url()
+    here = api_url()
     with ExitStack() as held:
         taken = True
         for hold in holds:
@@ -283,7 +279,7 @@ def tickers_held(tickers: Sequence[str]) -> Iterator[bool]:
             held.callback(hold.unlock)
         if taken:
             for hold in holds:
-                hold.free_dead_holder(api_url)
+                hold.free_dead_holder(here)
                 held.callback(hold.forget)  # after the slot is given back, before the unlock
             try:
                 lease_id = held.enter_context(_lease([hold.name for hold in holds], max_retries=0))
@@ -292,7 +288,7 @@ def tickers_held(tickers: Sequence[str]) -> Iterator[bool]:
                 taken = False
             else:
                 for hold in holds:
-                    hold.record(lease_id, api_url)
+                    hold.record(lease_id, here)
         if not taken:
             held.close()  # nothing of them held: each ticker's task takes its own
         yield taken
@@ -317,8 +313,8 @@ def ticker_guard(ticker: str, *, timeout_seconds: float | None = None) -> Iterat
                 raise _busy(ticker, hold, wait)
             time.sleep(POLL_SECONDS)
         held.callback(hold.unlock)
-        api_url = _api_url()
-        hold.free_dead_holder(api_url)
+        here = api_url()
+        hold.free_dead_holder(here)
         held.callback(hold.forget)  # after the slot is given back, before the unlock
         try:
             lease_id = held.enter_context(
@@ -326,7 +322,7 @@ def ticker_guard(ticker: str, *, timeout_seconds: float | None = None) -> Iterat
             )
         except TimeoutError:
             raise _busy(ticker, hold, wait) from None
-        hold.record(lease_id, api_url)
+        hold.record(lease_id, here)
         yield
 
 
@@ -342,3 +338,8 @@ def _busy(ticker: str, hold: _HostHold, wait: float) -> TickerBusyError:
         f"{ticker} is active, free its slot with "
         f"`prefect gcl update {hold.name} --active-slots 0` and rerun"
     )
+
+
+def ticker_slot(ticker: str, *, held: bool) -> AbstractContextManager[None]:
+    """`ticker_guard`, unless the caller holds the ticker's slot already (a many-ticker run)."""
+    return nullcontext() if held else ticker_guard(ticker)

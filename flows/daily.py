@@ -5,16 +5,13 @@ import datetime as dt
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows.concurrency import ticker_guard
-from flows.pipeline import forecast_day
-from flows.presentation.report import publish_report
+from flows.failures import record_failed_run
+from flows.job import job_for
 from flows.run_names import daily_run_name, day_name, rename_flow_run
 from flows.settings import get_settings
 from flows.summary import RunSummary
-from flows.tasks import open_store
-from flows.watch import record_failed_run
+from flows.ticker import run_ticker
 from forecasting.policy import Mode
-from forecasting.tickers import normalize_ticker
 
 
 @flow(
@@ -32,22 +29,9 @@ def daily_forecast(
     adjust_splits: bool = False,
 ) -> RunSummary:
     """Forecast the next close of one ticker and store everything the run learned."""
-    settings = get_settings()
-    ticker = normalize_ticker(ticker)
-    database_url = open_store(settings.database_url)
-    # One run per ticker at a time, across deployments and manual runs (flows/concurrency.py).
-    with ticker_guard(ticker):
-        summary, record = forecast_day(
-            database_url,
-            settings,
-            ticker=ticker,
-            source=source,
-            as_of=as_of,
-            mode=mode,
-            flow_run_id=flow_run.id,
-            adjust_splits=adjust_splits,
-        )
+    options = {"as_of": as_of, "mode": mode, "adjust_splits": adjust_splits}
+    job = job_for(ticker, source, get_settings().database_url, **options)
+    summary = run_ticker(job, flow_run.id)
     if as_of is None or summary.as_of != as_of:
-        rename_flow_run(flow_run.id, day_name(ticker, summary.as_of))
-    publish_report(summary, record)
+        rename_flow_run(flow_run.id, day_name(job.ticker, summary.as_of))
     return summary

@@ -149,8 +149,9 @@ def serve_fleet(
     ``task_runner``); every ticker's own runs stay serialized by flows.concurrency.
     """
     from flows.concurrency import ensure_ticker_limit
-    from flows.fleet import fleet_forecast, runner_for
+    from flows.fleet import fleet_forecast
     from flows.settings import get_settings
+    from flows.task_runners import runner_for
 
     options = fleet_deployment_options(tickers, source, cron, served=True)
     refuse_pool_deployment(fleet_forecast.name, options["name"])

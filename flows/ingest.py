@@ -16,6 +16,7 @@ from prefect import get_run_logger, task
 
 from db.engine import get_engine, unit_of_work
 from db.repository import latest_price_date, read_prices, record_ingestion, upsert_prices
+from flows.job import TickerJob
 from flows.retry import IO_OPTIONS
 from forecasting.calendar import previous_trading_day
 from forecasting.errors import (
@@ -24,8 +25,8 @@ from forecasting.errors import (
     RateLimitedError,
     SourceUnavailableError,
 )
+from forecasting.prices.base import PriceSource
 from forecasting.prices.restatement import Resync, judge_restatement
-from forecasting.prices.sources import load_prices, parse_source
 from forecasting.prices.splits import SPLITS_APPLIED, Split
 
 TRANSIENT_SOURCE_ERRORS = (RateLimitedError, SourceUnavailableError)
@@ -59,19 +60,19 @@ def last_stored_date(database_url: str, ticker: str) -> dt.date | None:
 
 @task(name="ingest: download", **IO_OPTIONS, timeout_seconds=180)
 def download(
-    source: str,
+    source: PriceSource,
     ticker: str,
     start: dt.date | None,
     as_of: dt.date | None,
     adjust_splits: bool = False,
 ) -> pd.DataFrame:
     """Fetch validated daily bars from the source, nothing after the as-of date."""
-    frame = load_prices(source, ticker, start=start, as_of=as_of, adjust_splits=adjust_splits)
+    frame = source.fetch(ticker, start=start, as_of=as_of, adjust_splits=adjust_splits)
     get_run_logger().info(
         "downloaded %d bars of %s from %s (%s to %s)",
         len(frame),
         ticker,
-        source,
+        source.uri_for(ticker),
         frame.index[0].date(),
         frame.index[-1].date(),
     )
@@ -80,7 +81,7 @@ def download(
 
 @task(name="ingest: check restatement", **IO_OPTIONS)
 def check_restatement(
-    database_url: str, ticker: str, source: str, fetched: pd.DataFrame
+    database_url: str, ticker: str, source: PriceSource, fetched: pd.DataFrame
 ) -> Resync | None:
     """Compare fetched and stored bars on their overlap; refuse what no adjustment does."""
     with unit_of_work(get_engine(database_url)) as session:
@@ -91,12 +92,11 @@ def check_restatement(
             end=fetched.index[-1].date(),
         )
         newest = latest_price_date(session=session, ticker=ticker)
-    parsed = parse_source(source)
     restatement = judge_restatement(
         stored,
         fetched,
-        origin=parsed.uri_for(ticker),
-        live=parsed.name == LIVE_SOURCE,
+        origin=source.uri_for(ticker),
+        live=source.name == LIVE_SOURCE,
         stored_until=newest,
     )
     if restatement is not None:
@@ -131,7 +131,7 @@ def describe_adjustment(fetched: pd.DataFrame, restatement: Resync | None) -> st
 def store_prices(
     database_url: str,
     ticker: str,
-    source: str,
+    source: PriceSource,
     fetched: pd.DataFrame,
     *,
     requested_start: dt.date | None,
@@ -140,14 +140,13 @@ def store_prices(
     flow_run_id: str | None,
 ) -> Ingested:
     """Upsert the bars and record the ingestion, in one transaction; nothing else is deleted."""
-    parsed = parse_source(source)
     adjustment = describe_adjustment(fetched, restatement)
     with unit_of_work(get_engine(database_url)) as session:
-        upserted = upsert_prices(fetched, session=session, ticker=ticker, source=parsed.name)
+        upserted = upsert_prices(fetched, session=session, ticker=ticker, source=source.name)
         record_ingestion(
             session=session,
             ticker=ticker,
-            source=parsed.uri_for(ticker),
+            source=source.uri_for(ticker),
             requested_start=requested_start,
             requested_end=requested_end,
             rows_received=len(fetched),
@@ -175,7 +174,7 @@ def store_prices(
 def record_failed_download(
     database_url: str,
     ticker: str,
-    source: str,
+    source: PriceSource,
     *,
     requested_start: dt.date | None,
     requested_end: dt.date | None,
@@ -187,7 +186,7 @@ def record_failed_download(
         record_ingestion(
             session=session,
             ticker=ticker,
-            source=parse_source(source).uri_for(ticker),
+            source=source.uri_for(ticker),
             requested_start=requested_start,
             requested_end=requested_end,
             rows_received=0,
@@ -213,26 +212,21 @@ def _fetch_start(last: dt.date | None, as_of: dt.date | None) -> dt.date | None:
     return start
 
 
-def ingest(
-    database_url: str,
-    *,
-    ticker: str,
-    source: str,
-    as_of: dt.date | None,
-    flow_run_id: str | None,
-    adjust_splits: bool = False,
-) -> Ingested:
+def ingest(job: TickerJob, *, flow_run_id: str | None) -> Ingested:
     """Step 1: fetch the gap since the last stored bar (plus an overlap), check it, store it."""
+    database_url, ticker, source, as_of = job.database_url, job.ticker, job.prices, job.as_of
     last = last_stored_date(database_url, ticker)
     start = _fetch_start(last, as_of)
     try:
-        fetched = download(source, ticker, start, as_of, adjust_splits)
+        fetched = download(source, ticker, start, as_of, job.adjust_splits)
         restatement = check_restatement(database_url, ticker, source, fetched)
         if restatement is not None and start is not None:
             # Every bar the source restated is replaced, not only the overlap's; stored bars
             # it does not return (after as_of, before its first date) are kept as they are.
-            get_run_logger().warning("re-reading the whole history of %s from %s", ticker, source)
-            fetched = download(source, ticker, None, as_of, adjust_splits)
+            get_run_logger().warning(
+                "re-reading the whole history of %s from %s", ticker, job.source
+            )
+            fetched = download(source, ticker, None, as_of, job.adjust_splits)
             restatement = check_restatement(database_url, ticker, source, fetched)
     except (DataSourceError, PriceValidationError) as error:
         record_failed_download(

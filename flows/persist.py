@@ -52,6 +52,7 @@ from prefect.transactions import Transaction, get_transaction, transaction
 
 from db.engine import get_engine, unit_of_work
 from db.repository import (
+    RunKey,
     add_model_version,
     artifact_in_use,
     clear_run,
@@ -100,10 +101,10 @@ class Candidate:
 class RunRecord:
     """All rows one run writes, gathered before the transaction opens."""
 
-    ticker: str
-    as_of: dt.date
+    key: RunKey
+    """The ticker's day and the flow run writing it (its ``run_id`` is set once ``runs`` has
+    the row)."""
     started_at: dt.datetime
-    flow_run_id: str | None
     code_version: str
     data_hash: str | None
     """sha256 of the bars the run used: its history through the as-of date."""
@@ -120,6 +121,14 @@ class RunRecord:
     replay: bool = False
     """A day before the champion's own: its metrics are stored, the ticker's alerts (which
     describe its present) are left as they are."""
+
+    @property
+    def ticker(self) -> str:
+        return self.key.ticker
+
+    @property
+    def as_of(self) -> dt.date:
+        return self.key.as_of
 
 
 @dataclass(frozen=True)
@@ -209,55 +218,51 @@ def _remove_written_model_file(undo: Transaction) -> None:
 
 def _write_rows(session, record: RunRecord) -> tuple[Persisted, list[str]]:
     """Every row of the run, in the caller's transaction; the files of cleared versions."""
-    run_id = start_run(
+    run = start_run(
         session=session,
         ticker=record.ticker,
         as_of_date=record.as_of,
         started_at=record.started_at,
-        flow_run_id=record.flow_run_id,
+        flow_run_id=record.key.flow_run_id,
         code_version=record.code_version,
         data_hash=record.data_hash,
-    ).id
+    )
+    key = replace(record.key, run_id=run.id)
     # A rerun that forecasts with the day's own model again keeps it.
     kept = () if record.champion_id is None else (record.champion_id,)
-    cleared_files = clear_run(session=session, run_id=run_id, keep=kept)
+    cleared_files = clear_run(session=session, run_id=run.id, keep=kept)
     if record.retired_champion_id is not None:
         retire(session=session, version_id=record.retired_champion_id)
-    candidate_id = _store_candidate(session, record, run_id)
+    candidate_id = _store_candidate(session, record, key)
     serves = record.candidate is not None and record.candidate.serves
     forecaster_id = candidate_id if serves else record.champion_id
     if not serves:
         record_evaluation(
             session=session,
             model_version_id=forecaster_id,
-            as_of_date=record.as_of,
             metrics=record.forecaster_metrics,
-            flow_run_id=record.flow_run_id,
-            run_id=run_id,
+            **key.stamp(),
         )
     if serves and record.candidate.held_out is not None:
-        _replace(session, record, run_id, "test", "lstm", record.candidate.held_out, candidate_id)
-    _store_forecasts(session, record, run_id, forecaster_id)
+        _replace(session, key, "test", "lstm", record.candidate.held_out, candidate_id)
+    _store_forecasts(session, record, key, forecaster_id)
     alerts = store_findings(
         session,
-        ticker=record.ticker,
-        as_of=record.as_of,
-        findings=record.findings,
+        key,
+        record.findings,
         model_version_id=forecaster_id,
-        flow_run_id=record.flow_run_id,
-        run_id=run_id,
         move_alerts=not record.replay,
     )
-    return Persisted(run_id, candidate_id, forecaster_id, alerts), cleared_files
+    return Persisted(run.id, candidate_id, forecaster_id, alerts), cleared_files
 
 
-def _store_forecasts(session, record: RunRecord, run_id: int, forecaster_id: int) -> None:
+def _store_forecasts(session, record: RunRecord, key: RunKey, forecaster_id: int) -> None:
     """Each contender's forecast of the next session, and the one served."""
     for forecast in record.contenders:
         model_id = forecaster_id if forecast.method == "lstm" else None
-        _replace(session, record, run_id, "contender", forecast.method, forecast, model_id)
+        _replace(session, key, "contender", forecast.method, forecast, model_id)
     served_id = forecaster_id if record.served.method == "lstm" else None
-    _replace(session, record, run_id, "forecast", record.served.method, record.served, served_id)
+    _replace(session, key, "forecast", record.served.method, record.served, served_id)
 
 
 def _remove_unless_stored(database_url: str, uri: str) -> None:
@@ -273,30 +278,25 @@ def _remove_unless_stored(database_url: str, uri: str) -> None:
         remove_model(uri)
 
 
-def _replace(
-    session, record: RunRecord, run_id: int, kind: str, method: str, rows, model_version_id
-) -> None:
+def _replace(session, key: RunKey, kind: str, method: str, rows, model_version_id) -> None:
     replace_predictions(
         session=session,
-        ticker=record.ticker,
-        as_of_date=record.as_of,
+        ticker=key.ticker,
         model_version_id=model_version_id,
         kind=kind,
         method=method,
         rows=forecast_rows(rows) if isinstance(rows, Forecast) else rows,
-        flow_run_id=record.flow_run_id,
-        run_id=run_id,
+        **key.stamp(),
     )
 
 
-def _store_candidate(session, record: RunRecord, run_id: int) -> int | None:
+def _store_candidate(session, record: RunRecord, key: RunKey) -> int | None:
     candidate = record.candidate
     if candidate is None:
         return None
     version = add_model_version(
         session=session,
-        ticker=record.ticker,
-        as_of_date=record.as_of,
+        ticker=key.ticker,
         kind=candidate.kind,
         parent_id=candidate.parent_id,
         hyperparameters=candidate.hyperparameters,
@@ -307,18 +307,10 @@ def _store_candidate(session, record: RunRecord, run_id: int) -> int | None:
         artifact_uri=candidate.artifact_uri,
         sha256=candidate.sha256,
         code_version=record.code_version,
-        flow_run_id=record.flow_run_id,
-        run_id=run_id,
+        **key.stamp(),
     )
     metrics = record.forecaster_metrics if candidate.serves else candidate.metrics
-    record_evaluation(
-        session=session,
-        model_version_id=version.id,
-        as_of_date=record.as_of,
-        metrics=metrics,
-        flow_run_id=record.flow_run_id,
-        run_id=run_id,
-    )
+    record_evaluation(session=session, model_version_id=version.id, metrics=metrics, **key.stamp())
     if candidate.promoted:
         promote(session=session, version=version)
     elif not candidate.serves:

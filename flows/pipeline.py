@@ -17,15 +17,18 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from db.repository import RunKey
 from flows.ingest import Ingested, content_hash, ingest
+from flows.job import TickerJob
 from flows.notify import deliver_alerts
 from flows.persist import Candidate, Persisted, RunRecord, persist_run
 from flows.settings import Settings
-from flows.summary import RunSummary
+from flows.summary import AlertLine, RunSummary
 from flows.tasks import (
     Champion,
     Contenders,
     Record,
+    Trained,
     decide_training,
     describe_database,
     find_champion,
@@ -45,11 +48,10 @@ from forecasting.config import ServingConfig, config_fingerprint
 from forecasting.errors import ModelArtifactError
 from forecasting.features import PreparedData
 from forecasting.forecast import Forecast, same_days
-from forecasting.model import SavedModel, TrainingResult
+from forecasting.model import SavedModel
 from forecasting.monitoring.alerting import Finding
 from forecasting.policy import (
     Decision,
-    Mode,
     Promotion,
     Serving,
     champion_finding,
@@ -58,7 +60,6 @@ from forecasting.policy import (
     judge_retrain,
     serving_finding,
 )
-from forecasting.prices.sources import source_for_ticker
 from forecasting.scoring import RecordMetrics, record_metrics, skills_on_same_days, student_t_loss
 
 
@@ -68,16 +69,6 @@ def code_version() -> str:
         return version("nvda-forecast")
     except PackageNotFoundError:
         return "unknown"
-
-
-@dataclass(frozen=True, eq=False)
-class Trained:
-    """What step 4 produced: a retrain (with its held-out record) or a fine-tune."""
-
-    kind: str
-    result: TrainingResult
-    held_out: pd.DataFrame | None
-    test_loss: float | None
 
 
 @dataclass(frozen=True)
@@ -109,21 +100,32 @@ class _Clock:
 
 @dataclass(frozen=True)
 class Day:
-    """One run: which ticker and day, where it stores, under which settings."""
+    """One run of a ticker-day: the job, the settings it runs under, who writes its rows."""
 
-    database_url: str
+    job: TickerJob
     settings: Settings
-    ticker: str
-    source: str
-    as_of: dt.date | None
-    """The day asked for; None for a live run (the source's newest bar)."""
-    mode: Mode
     flow_run_id: str | None
     started_at: dt.datetime
 
+    @property
+    def ticker(self) -> str:
+        return self.job.ticker
+
+    @property
+    def database_url(self) -> str:
+        return self.job.database_url
+
+
+@dataclass(frozen=True)
+class History:
+    """Step 2: the stored bars up to the day, and the model's windows cut from them."""
+
+    prices: pd.DataFrame
+    data: PreparedData
+
 
 @dataclass(frozen=True, eq=False)
-class Incumbent:
+class Decided:
     """Step 3: the champion, its model file (or why it is unusable) and what to train."""
 
     champion: Champion | None
@@ -148,58 +150,42 @@ class Evaluated:
     train_window: tuple[dt.date, dt.date]
     """The serving LSTM's data: first bar and last target day it was fitted on."""
     test_loss: float | None
+    chart: pd.DataFrame
+    """What the report charts: the newest realized record, or the held-out window while the
+    record is short."""
 
 
 def forecast_day(
-    database_url: str,
-    settings: Settings,
-    *,
-    ticker: str,
-    source: str,
-    as_of: dt.date | None,
-    mode: Mode,
-    flow_run_id: str | None,
-    adjust_splits: bool = False,
+    job: TickerJob, settings: Settings, flow_run_id: str | None
 ) -> tuple[RunSummary, pd.DataFrame]:
     """Run steps 1-9 for one ticker and day; return the summary and the record to chart."""
-    source = source_for_ticker(source, ticker)
-    started_at = dt.datetime.now(dt.UTC)
-    day = Day(database_url, settings, ticker, source, as_of, mode, flow_run_id, started_at)
+    day = Day(job, settings, flow_run_id, dt.datetime.now(dt.UTC))
     clock = _Clock()
     with clock.step("ingest"):
-        ingested = ingest(
-            database_url,
-            ticker=ticker,
-            source=source,
-            as_of=as_of,
-            flow_run_id=flow_run_id,
-            adjust_splits=adjust_splits,
-        )
+        ingested = ingest(job, flow_run_id=flow_run_id)
     with clock.step("prepare"):
-        prices = load_history(database_url, ticker, ingested.last_date)
-        data = prepare_data(prices, settings.features)
+        history = _prepare(day, ingested)
     with clock.step("decide"):
-        incumbent = _decide(day, data, restated=ingested.restatement is not None)
+        decided = _decide(day, history.data, restated=ingested.restatement is not None)
     with clock.step("train"):
-        trained = _train(incumbent.decision, incumbent.model, data, settings)
+        trained = _train(decided.decision, decided.model, history.data, settings)
     with clock.step("evaluate"):
-        record = read_record(
-            database_url,
-            ticker,
-            data.last_date,
-            incumbent.champion.retrain_id if incumbent.model is not None else None,
-        )
-        evaluated = _evaluate(day, data, prices, trained, incumbent, record)
+        evaluated = _evaluate(day, history, trained, decided)
     with clock.step("watch"):
-        findings = _watch(day, prices, data, ingested, incumbent, trained, evaluated)
+        findings = _watch(day, history.prices, ingested, decided, trained, evaluated)
     with clock.step("persist"):
-        candidate = _candidate(trained, evaluated, incumbent.champion, data, settings)
-        persisted = _persist(day, prices, data, incumbent, candidate, evaluated, findings)
+        candidate = _candidate(trained, evaluated, decided.champion, history.data, settings)
+        persisted = _persist(day, history, decided, candidate, evaluated, findings)
     with clock.step("deliver"):
         _deliver(settings, persisted)
-    summary = _summarize(day, ingested, incumbent, evaluated, candidate, persisted, clock)
-    chart = record.lstm.tail(settings.serving.window)
-    return summary, chart if len(chart) >= settings.serving.min_realized else evaluated.held_out
+    summary = _summarize(day, ingested, decided, evaluated, candidate, persisted, clock)
+    return summary, evaluated.chart
+
+
+def _prepare(day: Day, ingested: Ingested) -> History:
+    """Step 2: the stored bars through the day the data named, and the model's windows."""
+    prices = load_history(day.database_url, day.ticker, ingested.last_date)
+    return History(prices, prepare_data(prices, day.settings.features))
 
 
 def _deliver(settings: Settings, persisted: Persisted) -> None:
@@ -211,7 +197,7 @@ def _deliver(settings: Settings, persisted: Persisted) -> None:
     )
 
 
-def _decide(day: Day, data: PreparedData, *, restated: bool) -> Incumbent:
+def _decide(day: Day, data: PreparedData, *, restated: bool) -> Decided:
     """Step 3: retrain, fine-tune or reuse the champion (and is its file usable?).
 
     A replay of a stored day (one before the champion's own) reuses the model that forecast
@@ -228,7 +214,7 @@ def _decide(day: Day, data: PreparedData, *, restated: bool) -> Incumbent:
     if stored_broken is not None:
         day_model = None
     decision = decide_training(
-        mode=day.mode,
+        mode=day.job.mode,
         champion=champion,
         as_of=data.last_date,
         config_hash=config_fingerprint(settings.features, settings.training),
@@ -241,17 +227,17 @@ def _decide(day: Day, data: PreparedData, *, restated: bool) -> Incumbent:
         day_model=day_model,
     )
     if day_model is not None and decision.action == "reuse":
-        return Incumbent(day_model, stored, None, decision, replay)
-    return Incumbent(champion, model, broken, decision, replay)
+        return Decided(day_model, stored, None, decision, replay)
+    return Decided(champion, model, broken, decision, replay)
 
 
-def _promote(day: Day, trained: Trained | None, incumbent: Incumbent, record: Record) -> Promotion:
+def _promote(day: Day, trained: Trained | None, decided: Decided, record: Record) -> Promotion:
     """Step 5, logged: does the candidate replace the champion?"""
-    champion = incumbent.champion
+    champion = decided.champion
     promotion = judge_candidate(
         trained,
-        champion_record=record.lstm if incumbent.model is not None else None,
-        replay_of=champion.info.as_of_date if incumbent.replay else None,
+        champion_record=record.lstm if decided.model is not None else None,
+        replay_of=champion.info.as_of_date if decided.replay else None,
         tolerance=day.settings.promotion_tolerance,
         min_realized=day.settings.serving.min_realized,
     )
@@ -261,23 +247,18 @@ def _promote(day: Day, trained: Trained | None, incumbent: Incumbent, record: Re
     return promotion
 
 
-def _evaluate(
-    day: Day,
-    data: PreparedData,
-    prices: pd.DataFrame,
-    trained: Trained | None,
-    incumbent: Incumbent,
-    record: Record,
-) -> Evaluated:
+def _evaluate(day: Day, history: History, trained: Trained | None, decided: Decided) -> Evaluated:
     """Steps 5-7: promote or not, every contender's forecast, and the one served."""
-    settings = day.settings
-    promotion = _promote(day, trained, incumbent, record)
-    serves = trained is not None and (promotion.promote or incumbent.replay)
+    settings, data = day.settings, history.data
+    lineage = decided.champion.retrain_id if decided.model is not None else None
+    record = read_record(day.database_url, day.ticker, data.last_date, lineage)
+    promotion = _promote(day, trained, decided, record)
+    serves = trained is not None and (promotion.promote or decided.replay)
     held_out = trained.held_out if serves and trained.held_out is not None else record.held_out
     contenders = forecast_contenders(
-        trained.result.model if serves else incumbent.model,
+        trained.result.model if serves else decided.model,
         data,
-        prices,
+        history.prices,
         record=record,
         held_out=held_out,
         features=settings.features,
@@ -293,15 +274,20 @@ def _evaluate(
     if serves:
         train_window = (data.first_date, data.last_target_date)
     else:
-        train_window = incumbent.champion.train_window
-    test_loss = _test_loss(serves, trained, incumbent, record, data, settings)
-    return Evaluated(promotion, serves, held_out, contenders, served, train_window, test_loss)
+        train_window = decided.champion.train_window
+    test_loss = _test_loss(serves, trained, decided, record, data, settings)
+    chart = record.lstm.tail(settings.serving.window)
+    if len(chart) < settings.serving.min_realized:
+        chart = held_out
+    return Evaluated(
+        promotion, serves, held_out, contenders, served, train_window, test_loss, chart
+    )
 
 
 def _test_loss(
     serves: bool,
     trained: Trained | None,
-    incumbent: Incumbent,
+    decided: Decided,
     record: Record,
     data: PreparedData,
     settings: Settings,
@@ -310,7 +296,7 @@ def _test_loss(
     it, and read back on a rerun); any other, its loss over the lineage's realized record."""
     if serves and trained.test_loss is not None:
         return trained.test_loss
-    forecaster = incumbent.champion
+    forecaster = decided.champion
     if (
         not serves
         and forecaster is not None
@@ -324,9 +310,8 @@ def _test_loss(
 def _watch(
     day: Day,
     prices: pd.DataFrame,
-    data: PreparedData,
     ingested: Ingested,
-    incumbent: Incumbent,
+    decided: Decided,
     trained: Trained | None,
     evaluated: Evaluated,
 ) -> list[Finding]:
@@ -338,55 +323,48 @@ def _watch(
         prices,
         # Every source is judged against the day asked for: today for a live run (a file or
         # the sample that ends months ago is stale, and says so), the as-of date for a replay.
-        judge_as_of=day.as_of,
+        judge_as_of=day.job.as_of,
         train_window=evaluated.train_window,
         reference=evaluated.held_out,
         restated=ingested.restatement is not None,
         restatement=str(ingested.restatement) if ingested.restatement else None,
         download_failed=ingested.download_failed,
-        challenger_rejected=(
-            None if trained is None or incumbent.replay else not promotion.promote
-        ),
+        challenger_rejected=(None if trained is None or decided.replay else not promotion.promote),
         promotion_reason=promotion.reason,
         config=day.settings.drift,
     )
     return [
         *findings,
         serving_finding(evaluated.served.serving),
-        champion_finding(incumbent.broken),
+        champion_finding(decided.broken),
     ]
 
 
 def _persist(
     day: Day,
-    prices: pd.DataFrame,
-    data: PreparedData,
-    incumbent: Incumbent,
+    history: History,
+    decided: Decided,
     candidate: Candidate | None,
     evaluated: Evaluated,
     findings: list[Finding],
 ) -> Persisted:
     """Step 8: the run's rows and the candidate's file, in one transaction."""
-    champion = incumbent.champion
+    champion = decided.champion
     return persist_run(
         day.database_url,
         RunRecord(
-            ticker=day.ticker,
-            as_of=data.last_date,
+            key=RunKey(day.ticker, history.data.last_date, day.flow_run_id),
             started_at=day.started_at,
-            flow_run_id=day.flow_run_id,
             code_version=code_version(),
-            data_hash=content_hash(prices),
+            data_hash=content_hash(history.prices),
             candidate=candidate,
             champion_id=champion.info.version_id if champion else None,
-            retired_champion_id=(
-                champion.info.version_id if incumbent.broken and champion else None
-            ),
-            forecaster_metrics=_metrics(evaluated.served, evaluated.test_loss, data),
+            retired_champion_id=(champion.info.version_id if decided.broken and champion else None),
+            forecaster_metrics=_metrics(evaluated.served, evaluated.test_loss, history.data),
             served=evaluated.served.forecast,
             contenders=(evaluated.contenders.lstm, evaluated.contenders.naive),
             findings=findings,
-            replay=incumbent.replay,
+            replay=decided.replay,
         ),
         artifact_root=day.settings.artifact_root,
     )
@@ -404,7 +382,7 @@ def _read(champion: Champion | None) -> tuple[SavedModel | None, str | None]:
 
 def _train(
     decision: Decision,
-    incumbent: SavedModel | None,
+    champion_model: SavedModel | None,
     data: PreparedData,
     settings: Settings,
 ) -> Trained | None:
@@ -412,11 +390,8 @@ def _train(
     if decision.action == "reuse":
         return None
     if decision.action == "finetune":
-        result = fine_tune_candidate(incumbent, data, settings.training)
-        return Trained("finetune", result, None, None)
-    retrained = retrain_candidate(data, settings.training, settings.serving)
-    held_out = retrained.held_out
-    return Trained("retrain", retrained.result, held_out.record, held_out.test_loss)
+        return fine_tune_candidate(champion_model, data, settings.training)
+    return retrain_candidate(data, settings.training, settings.serving)
 
 
 @task(name="promote", cache_policy=NO_CACHE)
@@ -559,19 +534,19 @@ def _record_fields(served: Served) -> dict:
 def _summarize(
     day: Day,
     ingested: Ingested,
-    incumbent: Incumbent,
+    decided: Decided,
     evaluated: Evaluated,
     candidate: Candidate | None,
     persisted: Persisted,
     clock: _Clock,
 ) -> RunSummary:
-    decision = incumbent.decision
+    decision = decided.decision
     served, lstm, test_loss = evaluated.served, evaluated.contenders.lstm, evaluated.test_loss
     train_end = evaluated.train_window[1]
     forecast = served.forecast
     return RunSummary(
         ticker=day.ticker,
-        source=day.source,
+        source=day.job.source,
         as_of=forecast.as_of_date,
         target_date=forecast.target_date,
         base_close=forecast.base_close,
@@ -602,6 +577,14 @@ def _summarize(
         train_seconds=candidate.training.seconds if candidate else None,
         database=describe_database(day.database_url),
         flow_run_id=str(day.flow_run_id) if day.flow_run_id else None,
-        alerts=tuple(alert.line() for alert in persisted.alerts),
+        alerts=_alert_lines(persisted),
         step_seconds={step: round(seconds, 3) for step, seconds in clock.seconds.items()},
+    )
+
+
+def _alert_lines(persisted: Persisted) -> tuple[AlertLine, ...]:
+    """The ticker's open alerts after the run, as the summary shows them."""
+    return tuple(
+        AlertLine(alert.kind, alert.severity, alert.message, alert.is_new)
+        for alert in persisted.alerts
     )

@@ -12,18 +12,14 @@ import errno
 import os
 from pathlib import Path
 
-from flows.quiet import import_tensorflow
+# Keras loads TensorFlow here, quietly: `flows/__init__` installed flows.quiet's import hook
+# before any flows module runs. tests/test_import_order.py checks that importing flows.daily
+# prints nothing.
+import fsspec
+import keras
 
-# The first module of the flow to load Keras (flows.daily -> flows.persist -> here): whatever
-# runs the flow (the CLI, `serve`, a worker, `prefect deploy`) gets TensorFlow without its
-# start-up noise. tests/test_import_order.py checks that importing flows.daily prints nothing.
-import_tensorflow()
-
-import fsspec  # noqa: E402
-import keras  # noqa: E402
-
-from forecasting.errors import ModelArtifactError  # noqa: E402
-from forecasting.model import RETRAIN_HINT, SavedModel, check_sha256  # noqa: E402
+from forecasting.errors import ModelArtifactError
+from forecasting.model import RETRAIN_HINT, SavedModel, check_sha256
 
 
 def _is_local(uri: str) -> bool:

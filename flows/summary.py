@@ -1,4 +1,4 @@
-"""What one daily run did, as a value (rendered by flows.presentation.summary)."""
+"""What one daily run did, as a value (rendered by flows.report.text)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,6 @@ from forecasting.errors import ModelArtifactError
 from forecasting.features import PreparedData, prepare
 from forecasting.forecast import (
     Forecast,
-    HeldOut,
     baseline_calibration_window,
     interval_quantiles,
     lstm_forecast,
@@ -177,17 +176,20 @@ def read_champion(champion: Champion) -> SavedModel | ModelArtifactError:
 
 
 @dataclass(frozen=True, eq=False)
-class Retrained:
-    """A retrain: fitted, scored on its held-out test windows, then walked through them."""
+class Trained:
+    """Step 4: the candidate model, a retrain (with its held-out record) or a fine-tune."""
 
+    kind: str
     result: TrainingResult
-    held_out: HeldOut
+    held_out: pd.DataFrame | None
+    """A retrain's forecasts of its test windows, made before it learned them."""
+    test_loss: float | None
 
 
 @task(name="train: retrain", cache_policy=NO_CACHE)
 def retrain_candidate(
     data: PreparedData, config: TrainingConfig, serving: ServingConfig
-) -> Retrained:
+) -> Trained:
     """Fit a new model, score it out of sample, then walk it forward through the newest windows."""
     progress = TrainingProgress(
         kind="retrain", max_epochs=config.max_epochs, logger=get_run_logger()
@@ -207,15 +209,15 @@ def retrain_candidate(
         seconds=fitted.seconds + newest.seconds,
         training_windows=fitted.training_windows + newest.training_windows,
     )
-    return Retrained(result.saved(), held_out)
+    return Trained("retrain", result.saved(), held_out.record, held_out.test_loss)
 
 
 @task(name="train: fine-tune", cache_policy=NO_CACHE)
 def fine_tune_candidate(
     champion: SavedModel, data: PreparedData, config: TrainingConfig
-) -> TrainingResult:
+) -> Trained:
     """Walk the champion forward through the newest windows, the as-of date's included."""
-    return fine_tune(champion.load(), data, config).saved()
+    return Trained("finetune", fine_tune(champion.load(), data, config).saved(), None, None)
 
 
 @dataclass(frozen=True, eq=False)

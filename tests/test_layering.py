@@ -68,18 +68,31 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _typing_only_imports(tree: ast.Module) -> set[int]:
+    """Imports under ``if TYPE_CHECKING:``: read by type checkers, never run."""
+    guarded = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            guarded |= {id(child) for child in ast.walk(node)}
+    return guarded
+
+
 def import_graph(package: str) -> dict[str, set[str]]:
     """Which modules of ``package`` each of its modules imports, at any depth of the file."""
     names = {_module_name(path) for path in modules(package)}
     graph = {}
     for path in modules(package):
         targets = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        typing_only = _typing_only_imports(tree)
+        for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 candidates = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
             elif isinstance(node, ast.Import):
                 candidates = [alias.name for alias in node.names]
             else:
+                continue
+            if id(node) in typing_only:
                 continue
             targets |= {name for name in candidates if name in names}
         graph[_module_name(path)] = targets - {_module_name(path)}
@@ -127,19 +140,60 @@ def test_forecasting_is_split_by_concern():
         assert not {t for t in graph[name] if t.startswith("forecasting.prices")}, name
 
 
-def test_flows_orchestration_leaves_presentation_to_flows_presentation():
-    """flows/presentation (cli, tables, summary text, charts, report) reads the orchestration's
-    values; orchestration calls into it only to publish a run's report."""
-    offenders = {}
-    for path in modules("flows"):
-        if "presentation" in path.relative_to(ROOT).parts:
-            continue
-        used = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-                "flows.presentation"
-            ):
-                used.add(node.module)
-        if used - {"flows.presentation.report"}:
-            offenders[str(path.relative_to(ROOT))] = sorted(used)
-    assert offenders == {}
+def test_nothing_below_the_command_line_imports_flows_presentation():
+    """flows/presentation (the CLI and its tables) sits on top: the flows, their report and
+    their deployments never import it."""
+    graph = import_graph("flows")
+    offenders = {
+        name: sorted(t for t in targets if t.startswith("flows.presentation"))
+        for name, targets in graph.items()
+        if not name.startswith("flows.presentation")
+    }
+    assert {name: used for name, used in offenders.items() if used} == {}
+
+
+def longest_chain(graph: dict[str, set[str]], start: str) -> list[str]:
+    """The longest import chain from ``start`` (the graph has no cycle: tested above)."""
+    best = [start]
+    for target in graph.get(start, ()):
+        chain = [start, *longest_chain(graph, target)]
+        if len(chain) > len(best):
+            best = chain
+    return best
+
+
+def test_import_chains_below_the_command_line_are_at_most_six_modules():
+    graph = {
+        name: {t for t in targets if not name.startswith(t + ".")}
+        for name, targets in import_graph("flows").items()
+        if not name.startswith("flows.presentation")
+    }
+    chains = {name: longest_chain(graph, name) for name in graph}
+    deepest = max(chains.values(), key=len)
+    assert len(deepest) <= 6, " -> ".join(deepest)
+
+
+def test_functions_in_flows_fit_on_a_screen_and_forecasting_modules_stay_small():
+    """Issue 23's bounds: a flows function reads in one screen (50 lines), a forecasting
+    module in one sitting (400)."""
+    long_functions = {
+        f"{path.relative_to(ROOT)}:{node.name}": node.end_lineno - node.lineno + 1
+        for path in modules("flows")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > 50
+    }
+    assert long_functions == {}
+    long_modules = {
+        str(path.relative_to(ROOT)): lines
+        for path in modules("forecasting")
+        if (lines := len(path.read_text().splitlines())) > 400
+    }
+    assert long_modules == {}
+
+
+def test_one_tickers_day_is_a_list_of_steps():
+    """The flow body of one ticker's day (`forecast_day`) stays at most 30 lines."""
+    tree = ast.parse((ROOT / "flows" / "pipeline.py").read_text())
+    body = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "forecast_day")
+    assert body.end_lineno - body.lineno + 1 <= 30

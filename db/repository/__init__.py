@@ -46,6 +46,7 @@ from db.repository.registry import (
     retire,
 )
 from db.repository.runs import (
+    RunKey,
     clear_run,
     day_forecaster,
     get_run,
@@ -56,6 +57,7 @@ from db.repository.runs import (
 )
 
 __all__ = [
+    "RunKey",
     "add_alert",
     "add_model_version",
     "artifact_in_use",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -17,6 +18,22 @@ from sqlalchemy.orm import Session, aliased
 from db.models import DriftReport, Evaluation, ModelVersion, Prediction, Run
 from db.repository.bulk import dialect_insert
 from db.types import utcnow
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What every row a run writes is stamped with: the ticker's day in ``runs``, the flow run
+    that wrote it, and the run's id once its row exists (:func:`start_run`)."""
+
+    ticker: str
+    as_of: dt.date
+    flow_run_id: str | None
+    run_id: int | None = None
+
+    def stamp(self) -> dict:
+        """The keyword arguments every writer of a run's rows takes: the day, the flow run,
+        the run."""
+        return {"as_of_date": self.as_of, "flow_run_id": self.flow_run_id, "run_id": self.run_id}
 
 
 def start_run(

@@ -1,4 +1,5 @@
-"""Presentation: what people see of the runs (the command line, terminal tables, the run's text
-and markdown summary, charts, the Prefect artifacts). It reads the orchestration's values and
-the store; orchestration calls into it only to publish a run's report (`report.publish_report`).
+"""What people type and read at a terminal: the command line and its tables of the store.
+
+Nothing else in flows/ imports it (`tests/test_layering.py`); the run's own report (text,
+markdown, charts, the Prefect artifacts) is a step of the run, in `flows.report`.
 """

@@ -38,13 +38,14 @@ def _prepare_environment(verbose: bool) -> None:
         warnings.filterwarnings("ignore", category=FutureWarning)
 
 
-def _check_source(source: str, ticker: str) -> None:
-    """Fail at once on a bad ``--source`` (a missing or empty file), before the slow imports."""
+def _check_source(source: str, ticker: str, *, read: bool = True) -> None:
+    """Fail at once on a bad ``--source`` (with ``read``, a missing or empty file too), before
+    the slow imports."""
     from forecasting.prices.price_files import read_price_csv
     from forecasting.prices.sources import CsvSource, parse_source, source_for_ticker
 
     parsed = parse_source(source_for_ticker(source, ticker))
-    if isinstance(parsed, CsvSource):
+    if read and isinstance(parsed, CsvSource):
         # A second read in the flow costs milliseconds; loading Prefect and TensorFlow and
         # starting the API first cost twenty seconds before the same one-line error.
         read_price_csv(parsed.path, ticker=ticker)
@@ -177,80 +178,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_fleet(args: argparse.Namespace, tickers: list[str], what: str) -> int:
-    from forecasting.prices.sources import parse_source, source_for_ticker
+def _run(args: argparse.Namespace) -> int:
+    return _forecast(args, as_of=args.as_of)
 
-    parse_source(source_for_ticker(args.source, tickers[0]))  # a bad --source fails at once
+
+def _backfill(args: argparse.Namespace) -> int:
+    if args.start > args.end:
+        raise NvdaForecastError(f"--from {args.start} is after --to {args.end}; swap them")
+    return _forecast(args, start=args.start, end=args.end, redo=args.redo)
+
+
+def _forecast(args: argparse.Namespace, **when) -> int:
+    """`run` and `backfill`: one ticker's flow, or the many-ticker flow, with ``when`` (the
+    as-of date, or the range) and the options both commands share."""
+    tickers = _fleet_tickers(args)
+    # A many-ticker run reads no file here: one bad file fails its ticker only.
+    _check_source(args.source, tickers[0] if tickers else args.ticker, read=tickers is None)
+    backfill = args.command == "backfill"
     if not args.json:
-        print(f"{what} {len(tickers)} tickers from {args.source} ...", flush=True)
+        print(_announcement(args, tickers, **when), flush=True)
     _start()
-    from flows.fleet import fleet_backfill, fleet_forecast, run_fleet, runner_for
-    from flows.settings import get_settings
+    options = {"source": args.source, "mode": args.mode, "adjust_splits": args.adjust_splits}
+    if tickers is not None:
+        from flows.fleet import fleet_backfill, fleet_forecast, run_fleet
+        from flows.settings import get_settings
+        from flows.task_runners import runner_for
 
-    runner = runner_for(get_settings(), args.task_runner)
-    common = {"tickers": tickers, "source": args.source, "mode": args.mode}
-    common["adjust_splits"] = args.adjust_splits
-    if what == "Backfilling":
-        summary = run_fleet(
-            fleet_backfill, runner, start=args.start, end=args.end, redo=args.redo, **common
-        )
+        runner = runner_for(get_settings(), args.task_runner)
+        fleet_flow = fleet_backfill if backfill else fleet_forecast
+        summary = run_fleet(fleet_flow, runner, tickers=tickers, **options, **when)
+    elif backfill:
+        from flows.backfill import backfill as backfill_flow
+
+        summary = backfill_flow(ticker=args.ticker, **options, **when)
     else:
-        summary = run_fleet(fleet_forecast, runner, as_of=args.as_of, **common)
-    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.to_text())
+        from flows.daily import daily_forecast
+
+        summary = daily_forecast(ticker=args.ticker, **options, **when)
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else _text(summary))
+    if tickers is None:
+        return 0
     for outcome in summary.outcomes:
         if not outcome.ok:
             print(f"error: {outcome.ticker}: {outcome.error}", file=sys.stderr)
     return 1 if summary.failed else 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    tickers = _fleet_tickers(args)
+def _text(summary) -> str:
+    """A run's summary for the terminal (a backfill's and a many-ticker run's say it alike)."""
+    from flows.report.text import to_text
+    from flows.summary import RunSummary
+
+    return to_text(summary) if isinstance(summary, RunSummary) else summary.to_text()
+
+
+def _announcement(args: argparse.Namespace, tickers: list[str] | None, **when) -> str:
+    """What the command is about to do, before the slow imports."""
     if tickers is not None:
-        return _run_fleet(args, tickers, "Forecasting")
-    _check_source(args.source, args.ticker)
-    if not args.json:
-        print(f"Running the daily forecast for {args.ticker} from {args.source} ...", flush=True)
-    _start()
-    from flows.daily import daily_forecast
-    from flows.presentation.summary import to_text
-
-    summary = daily_forecast(
-        ticker=args.ticker,
-        source=args.source,
-        as_of=args.as_of,
-        mode=args.mode,
-        adjust_splits=args.adjust_splits,
-    )
-    print(json.dumps(summary.to_dict(), indent=2) if args.json else to_text(summary))
-    return 0
-
-
-def _backfill(args: argparse.Namespace) -> int:
-    if args.start > args.end:
-        raise NvdaForecastError(f"--from {args.start} is after --to {args.end}; swap them")
-    tickers = _fleet_tickers(args)
-    if tickers is not None:
-        return _run_fleet(args, tickers, "Backfilling")
-    _check_source(args.source, args.ticker)
-    if not args.json:
-        print(
-            f"Backfilling {args.ticker} from {args.source}, {args.start} to {args.end} ...",
-            flush=True,
-        )
-    _start()
-    from flows.backfill import backfill
-
-    summary = backfill(
-        ticker=args.ticker,
-        source=args.source,
-        start=args.start,
-        end=args.end,
-        mode=args.mode,
-        redo=args.redo,
-        adjust_splits=args.adjust_splits,
-    )
-    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.to_text())
-    return 0
+        what = "Backfilling" if args.command == "backfill" else "Forecasting"
+        return f"{what} {len(tickers)} tickers from {args.source} ..."
+    if args.command == "backfill":
+        return f"Backfilling {args.ticker} from {args.source}, {when['start']} to {when['end']} ..."
+    return f"Running the daily forecast for {args.ticker} from {args.source} ..."
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import pandas as pd
 from db.engine import get_engine, mask_url, unit_of_work
 from db.migrate import current_revision
 from db.repository import list_alerts, read_forecast_accuracy
-from flows.presentation.money import money, percent
+from flows.report.money import money, percent
 from flows.settings import get_settings
 from forecasting.errors import NvdaForecastError
 from forecasting.monitoring.performance import relative_rmse

@@ -189,7 +189,7 @@ def test_a_rate_limited_download_falls_back_to_stored_bars_and_alerts(flow_setti
     def rate_limited(*_, **__):
         raise RateLimitedError("Yahoo rate-limited the request (injected); retry later")
 
-    monkeypatch.setattr("flows.ingest.load_prices", rate_limited)
+    monkeypatch.setattr("forecasting.prices.sources.SampleSource.fetch", rate_limited)
     monkeypatch.setattr("flows.ingest.download.retry_delay_seconds", [0, 0, 0])
     summary = daily_forecast(ticker="NVDA", source="sample", as_of=dt.date(2005, 1, 7))
 

@@ -88,17 +88,17 @@ def test_a_backfilled_day_is_the_day_a_daily_run_would_have_stored(
 
 
 def test_a_bad_day_stops_the_backfill_and_a_rerun_continues(flow_settings, monkeypatch):
-    import flows.backfill
+    import flows.ticker
 
-    real = flows.backfill.forecast_day
+    real = flows.ticker.forecast_day
     bad_day = dt.date(2005, 1, 6)
 
-    def failing(*args, as_of, **kwargs):
-        if as_of == bad_day:
+    def failing(job, *args, **kwargs):
+        if job.as_of == bad_day:
             raise NvdaForecastError("injected: the file has a gap")
-        return real(*args, as_of=as_of, **kwargs)
+        return real(job, *args, **kwargs)
 
-    monkeypatch.setattr(flows.backfill, "forecast_day", failing)
+    monkeypatch.setattr(flows.ticker, "forecast_day", failing)
     with pytest.raises(BackfillError) as raised:
         backfill(ticker="NVDA", source="sample", start=START, end=END)
     message = str(raised.value)
@@ -107,7 +107,7 @@ def test_a_bad_day_stops_the_backfill_and_a_rerun_continues(flow_settings, monke
     assert "the 3 sessions before it are stored" in message
     assert sorted(served(flow_settings)) == [START, dt.date(2005, 1, 4), dt.date(2005, 1, 5)]
 
-    monkeypatch.setattr(flows.backfill, "forecast_day", real)
+    monkeypatch.setattr(flows.ticker, "forecast_day", real)
     resumed = backfill(ticker="NVDA", source="sample", start=START, end=END)
     assert (resumed.ran, resumed.skipped) == (7, 3)
     assert len(served(flow_settings)) == 10
@@ -126,8 +126,10 @@ def test_a_backfill_that_waited_for_the_slot_reads_what_the_other_run_stored(
     """Two identical backfills, the second waiting for the first's slot: it runs nothing."""
     from contextlib import contextmanager
 
-    import flows.backfill
-    from flows.backfill import backfill_ticker
+    import flows.concurrency
+    from flows.backfill import range_job
+    from flows.pipeline import forecast_day
+    from flows.sessions import backfill_range
     from flows.settings import get_settings
 
     end = dt.date(2005, 1, 5)
@@ -136,24 +138,11 @@ def test_a_backfill_that_waited_for_the_slot_reads_what_the_other_run_stored(
     @contextmanager
     def slot_taken_meanwhile(ticker, **_):
         # While this run waits for the slot, another identical backfill stores every session.
-        first.append(
-            backfill_ticker(
-                flow_settings,
-                get_settings(),
-                ticker=ticker,
-                source="sample",
-                start=START,
-                end=end,
-                mode="auto",
-                redo=False,
-                adjust_splits=False,
-                flow_run_id=None,
-                guard=False,
-            )
-        )
+        job = range_job(ticker, "sample", flow_settings, START, end, slot_held=True)
+        first.append(backfill_range(job, get_settings(), None, forecast_day)[0])
         yield
 
-    monkeypatch.setattr(flows.backfill, "ticker_guard", slot_taken_meanwhile)
+    monkeypatch.setattr(flows.concurrency, "ticker_guard", slot_taken_meanwhile)
     second = backfill(ticker="NVDA", source="sample", start=START, end=end)
 
     assert first[0].ran == 3
@@ -163,9 +152,9 @@ def test_a_backfill_that_waited_for_the_slot_reads_what_the_other_run_stored(
 def test_a_backfill_shows_its_session_count_what_it_forecast_how_it_scored_and_alerts(
     flow_settings, monkeypatch, inject_findings
 ):
-    import flows.backfill
-    import flows.presentation.report as report
     import flows.progress
+    import flows.report.artifacts as report
+    import flows.sessions
     from forecasting.monitoring.alerting import Finding
 
     training_cards: list[str | None] = []
@@ -177,12 +166,12 @@ def test_a_backfill_shows_its_session_count_what_it_forecast_how_it_scored_and_a
     progress: list[tuple[float, str | None]] = []
     markdown: list[tuple[str, dict]] = []
     monkeypatch.setattr(
-        flows.backfill,
+        flows.sessions,
         "create_progress_artifact",
         lambda value, key=None, description=None: progress.append((value, description)) or "id",
     )
     monkeypatch.setattr(
-        flows.backfill,
+        flows.sessions,
         "update_progress_artifact",
         lambda _, value, description=None: progress.append((value, description)),
     )

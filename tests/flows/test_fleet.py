@@ -23,19 +23,12 @@ from db.engine import dispose_engines, get_engine, unit_of_work
 from db.models import Alert, Prediction
 from flows.backfill import BackfillSummary
 from flows.daily import daily_forecast
-from flows.fleet import (
-    FleetSummary,
-    TickerJob,
-    TickerOutcome,
-    build_task_runner,
-    fleet_backfill,
-    fleet_forecast,
-    run_fleet,
-    tensorflow_threads,
-)
+from flows.fleet import FleetSummary, TickerOutcome, fleet_backfill, fleet_forecast, run_fleet
+from flows.job import TickerJob
 from flows.presentation.cli import main
 from flows.run_names import day_name
 from flows.settings import Settings
+from flows.task_runners import build_task_runner, tensorflow_threads
 from forecasting.errors import ConfigurationError, PriceFileError
 from forecasting.prices.sources import load_prices
 from forecasting.tickers import read_watchlist
@@ -109,16 +102,16 @@ def test_a_failing_ticker_does_not_stop_the_others_and_is_named(
 
 def spy_on_ticker_guards(monkeypatch) -> list[str]:
     """The tickers whose task took its own slot (flows/concurrency.py), in order."""
-    import flows.fleet
+    import flows.concurrency
 
     guarded: list[str] = []
-    real = flows.fleet.ticker_guard
+    real = flows.concurrency.ticker_guard
 
     def guard(ticker, **options):
         guarded.append(ticker)
         return real(ticker, **options)
 
-    monkeypatch.setattr(flows.fleet, "ticker_guard", guard)
+    monkeypatch.setattr(flows.concurrency, "ticker_guard", guard)
     return guarded
 
 
@@ -373,7 +366,7 @@ def test_the_task_runners_each_setting_names():
     from prefect.task_runners import ThreadPoolTaskRunner
     from prefect_dask import DaskTaskRunner
 
-    from flows.fleet import local_cluster, runner_for
+    from flows.task_runners import local_cluster, runner_for
 
     local = runner_for(Settings())
     assert isinstance(local, ThreadPoolTaskRunner) and local._max_workers == 1  # one at a time

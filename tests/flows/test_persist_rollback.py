@@ -15,6 +15,7 @@ from sqlalchemy import select
 from db.engine import get_engine, unit_of_work
 from db.migrate import upgrade
 from db.models import ModelVersion, Run
+from db.repository import RunKey
 from flows import persist
 from flows.persist import Candidate, RunRecord, persist_run
 from forecasting.forecast import Forecast
@@ -81,10 +82,8 @@ def record(as_of: dt.date, saved: SavedModel, *, champion_id: int | None = None)
         serves=first,
     )
     return RunRecord(
-        ticker="NVDA",
-        as_of=as_of,
+        key=RunKey("NVDA", as_of, None),
         started_at=dt.datetime.now(dt.UTC),
-        flow_run_id=None,
         code_version="test",
         data_hash=None,
         candidate=candidate,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from summaries import summary
 
-from flows.presentation.money import money, money_range, percent
+from flows.report.money import money, money_range, percent
 from flows.summary import AlertLine, RunSummary
 
 
@@ -57,7 +57,7 @@ def width(row: dict[str, str]) -> int:
 def artifacts(monkeypatch) -> dict[str, list]:
     """Record every artifact the report and fleet modules create, by kind."""
     import flows.fleet
-    import flows.presentation.report as report
+    import flows.report.artifacts as report
 
     made: dict[str, list] = {"table": [], "markdown": []}
 
@@ -86,7 +86,7 @@ def test_money_keeps_the_precision_of_a_price_of_any_size():
 
 
 def test_the_forecast_table_reads_as_money_under_plain_headers(artifacts):
-    from flows.presentation.report import publish_report
+    from flows.report.artifacts import publish_report
 
     publish_report.fn(summary(), record())
     ((rows, _options),) = artifacts["table"]
@@ -104,7 +104,7 @@ def test_the_forecast_table_reads_as_money_under_plain_headers(artifacts):
 
 
 def test_a_penny_stock_keeps_its_significant_digits_in_the_table(artifacts):
-    from flows.presentation.report import publish_report
+    from flows.report.artifacts import publish_report
 
     publish_report.fn(penny_stock(), record(last=dt.date(2004, 12, 31)))
     ((rows, _),) = artifacts["table"]
@@ -114,8 +114,8 @@ def test_a_penny_stock_keeps_its_significant_digits_in_the_table(artifacts):
 
 
 def test_the_chart_covers_the_summary_record_and_draws_tomorrows_forecast(monkeypatch, artifacts):
-    import flows.presentation.report as report
-    from flows.presentation.charts import truth_vs_prediction_figure
+    import flows.report.artifacts as report
+    from flows.report.charts import truth_vs_prediction_figure
 
     drawn = []
     real = report.truth_vs_prediction_png
@@ -229,7 +229,8 @@ def test_run_names_tell_runs_apart_by_ticker_and_day_never_by_source(monkeypatch
 def test_a_many_ticker_runs_tasks_are_named_by_ticker_and_day():
     from prefect._internal.engine import resolve_custom_task_run_name
 
-    from flows.fleet import TickerJob, backfill_one, forecast_ticker
+    from flows.fleet import backfill_one, forecast_ticker
+    from flows.job import TickerJob
 
     job = TickerJob("QCOM", "csv:/data/QCOM.csv", "sqlite://", as_of=dt.date(2025, 2, 11))
     assert resolve_custom_task_run_name(forecast_ticker, {"job": job}) == "QCOM 2025-02-11"

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 from summaries import summary
 
-from flows.presentation.charts import png_data_uri, truth_vs_prediction_png
-from flows.presentation.summary import to_markdown, to_text
+from flows.report.charts import png_data_uri, truth_vs_prediction_png
+from flows.report.text import to_markdown, to_text
 from flows.summary import AlertLine
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from db.engine import get_engine, unit_of_work
 from db.migrate import ensure_schema
 from db.models import Alert, DriftReport
+from db.repository import RunKey
 from flows.alerts import store_findings
 from forecasting.monitoring.alerting import Finding
 
@@ -36,14 +37,8 @@ UNJUDGED = Finding("performance_drift", "realized_skill", math.nan, 1.2, False, 
 
 def run(engine, day: dt.date, *findings: Finding):
     with unit_of_work(engine) as session:
-        return store_findings(
-            session,
-            ticker="NVDA",
-            as_of=day,
-            findings=list(findings),
-            model_version_id=None,
-            flow_run_id=f"run-{day}",
-        )
+        key = RunKey("NVDA", day, f"run-{day}")
+        return store_findings(session, key, list(findings), model_version_id=None)
 
 
 def test_lifecycle_open_dedupe_keep_resolve_reopen(database_url):
@@ -270,8 +265,8 @@ def _kept(alert_id: int):
 
 def test_the_failure_hook_survives_settings_it_cannot_read(monkeypatch, caplog):
     """A flow that failed on an invalid setting must not fail its failure hook with a traceback."""
+    from flows.failures import report_failed_run
     from flows.settings import get_settings
-    from flows.watch import report_failed_run
 
     monkeypatch.setenv("NVDA_FORECAST_ALERT_WEBHOOK_URL", "http://127.0.0.1:99999/SECRETTOKEN")
     get_settings.cache_clear()
@@ -289,7 +284,7 @@ def test_a_run_that_fails_after_storing_its_day_is_recorded_on_that_day_not_toda
     left a failed runs row dated today, beside its own succeeded day, for good."""
     from db.models import Run
     from db.repository import start_run
-    from flows.watch import report_failed_run
+    from flows.failures import report_failed_run
 
     engine = get_engine(database_url)
     ensure_schema(engine)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.presentation.money import money, percent
+from flows.report.money import money, percent
 from flows.summary import RunSummary
 
 WINKLER = "lower is better"
@@ -157,3 +157,17 @@ def to_markdown(summary: RunSummary, chart_uri: str | None = None) -> str:
             f"![truth vs prediction]({chart_uri})",
         ]
     return "\n".join(parts) + "\n"
+
+
+def score_line(summary) -> str:
+    """How a backfill's forecasts scored: RMSE against naive, direction, interval coverage."""
+    if not summary.realized:
+        return "no realized forecasts yet"
+    like = summary.price_level
+    return (
+        f"{summary.realized} realized: RMSE {money(summary.rmse, like=like)} vs naive "
+        f"{money(summary.naive_rmse, like=like)}, "
+        f"direction {percent(summary.direction, places=0)}, "
+        f"inside 80% {percent(summary.inside_80, places=0)}, "
+        f"inside 95% {percent(summary.inside_95, places=0)}"
+    )

@@ -15,7 +15,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.presentation.charts import (
+from flows.report.charts import (
     DEFAULT_DAYS,
     NextForecast,
     chart_markdown,
@@ -23,8 +23,8 @@ from flows.presentation.charts import (
     png_data_uri,
     truth_vs_prediction_png,
 )
-from flows.presentation.money import money, money_range, percent
-from flows.presentation.summary import to_markdown
+from flows.report.money import money, money_range, percent
+from flows.report.text import score_line, to_markdown
 from flows.summary import AlertLine, RunSummary
 
 __all__ = [
@@ -190,20 +190,6 @@ def _backfill_row(ticker: str, summary: Any) -> dict[str, str]:
         "Naive RMSE": money(summary.naive_rmse, like=like),
         "In 95%": percent(summary.inside_95, places=0),
     }
-
-
-def score_line(summary: Any) -> str:
-    """How a backfill's forecasts scored: RMSE against naive, direction, interval coverage."""
-    if not summary.realized:
-        return "no realized forecasts yet"
-    like = summary.price_level
-    return (
-        f"{summary.realized} realized: RMSE {money(summary.rmse, like=like)} vs naive "
-        f"{money(summary.naive_rmse, like=like)}, "
-        f"direction {percent(summary.direction, places=0)}, "
-        f"inside 80% {percent(summary.inside_80, places=0)}, "
-        f"inside 95% {percent(summary.inside_95, places=0)}"
-    )
 
 
 # ---- backfill --------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from flows.presentation.money import money
+from flows.report.money import money
 
 # A year of sessions keeps the chart readable and the artifact small (~80 kB PNG, ~105 kB base64).
 DEFAULT_DAYS = 250
