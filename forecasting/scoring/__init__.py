@@ -2,14 +2,32 @@
 
 - :mod:`~forecasting.scoring.record`: a record's point errors, skill against naive, interval
   metrics, Student-t loss and conformal scores.
-- :mod:`~forecasting.scoring.intervals`: coverage and the Winkler (interval) score.
-- :mod:`~forecasting.scoring.comparison`: Diebold-Mariano's test of equal accuracy.
+- :mod:`~forecasting.scoring.intervals`: coverage (overall and per volatility tercile), the
+  Winkler (interval) score and Christoffersen's tests of the hit sequence.
+- :mod:`~forecasting.scoring.distributions`: the pinball loss of a quantile and the CRPS of a
+  normal and a Student-t forecast.
+- :mod:`~forecasting.scoring.comparison`: Diebold-Mariano's test of equal accuracy and the model
+  confidence set (``arch``, optional).
+
+The QLIKE loss of variance forecasts is :func:`forecasting.volatility.qlike`.
 
 Every public name is importable from ``forecasting.scoring`` itself.
 """
 
-from forecasting.scoring.comparison import DieboldMariano, diebold_mariano
-from forecasting.scoring.intervals import coverage, winkler_score
+from forecasting.scoring.comparison import (
+    DieboldMariano,
+    ModelConfidenceSet,
+    diebold_mariano,
+    model_confidence_set,
+)
+from forecasting.scoring.distributions import crps_normal, crps_student_t, pinball_loss
+from forecasting.scoring.intervals import (
+    Christoffersen,
+    christoffersen_test,
+    coverage,
+    coverage_by_tercile,
+    winkler_score,
+)
 from forecasting.scoring.record import (
     INTERVAL_COLUMNS,
     RECORD_COLUMNS,
@@ -27,12 +45,20 @@ from forecasting.scoring.record import (
 __all__ = [
     "INTERVAL_COLUMNS",
     "RECORD_COLUMNS",
+    "Christoffersen",
     "DieboldMariano",
+    "ModelConfidenceSet",
     "PointMetrics",
     "RecordMetrics",
+    "christoffersen_test",
     "coverage",
+    "coverage_by_tercile",
+    "crps_normal",
+    "crps_student_t",
     "diebold_mariano",
     "directional_accuracy",
+    "model_confidence_set",
+    "pinball_loss",
     "point_metrics",
     "record_metrics",
     "scores",

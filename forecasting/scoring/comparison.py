@@ -1,6 +1,7 @@
-"""Comparing forecasters: Diebold-Mariano's test of equal accuracy.
+"""Comparing forecasters: Diebold-Mariano's test of two, the model confidence set of many.
 
-This module needs numpy and scipy.
+This module needs numpy and scipy; :func:`model_confidence_set` also needs the optional ``arch``
+package (``pip install 'nvda-forecast[bench]'``), imported only when it is called.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from forecasting.scoring.arrays import aligned
@@ -101,3 +103,100 @@ def diebold_mariano(
     statistic *= correction
     p_value = float(2.0 * stats.t.sf(abs(statistic), df=n - 1))
     return DieboldMariano(statistic, p_value, n, mean_difference)
+
+
+@dataclass(frozen=True)
+class ModelConfidenceSet:
+    """The result of :func:`model_confidence_set`.
+
+    ``included`` are the forecasters in the set (in the order of the losses' columns),
+    ``excluded`` the others in the order they were eliminated; ``p_values`` maps every
+    forecaster to its MCS p-value (it is in the set when that is at least ``size``).
+    """
+
+    included: tuple[str, ...]
+    excluded: tuple[str, ...]
+    p_values: dict[str, float]
+    size: float
+
+
+def model_confidence_set(
+    losses: pd.DataFrame | np.ndarray,
+    *,
+    size: float = 0.10,
+    reps: int = 1000,
+    block_size: int | None = None,
+    method: str = "R",
+    bootstrap: str = "stationary",
+    seed: int = 0,
+) -> ModelConfidenceSet:
+    """Hansen, Lunde and Nason's model confidence set of forecasters, by ``arch.bootstrap.MCS``.
+
+    Starting from every forecaster, the MCS repeatedly tests whether all remaining ones have
+    equal expected loss (a block bootstrap of the loss differences) and eliminates the worst
+    until the test no longer rejects at ``size``. What remains contains the best forecaster(s)
+    with probability at least ``1 - size`` (asymptotically): a forecaster outside it is
+    significantly worse than one inside, and a set of one means a significant winner.
+
+    Parameters
+    ----------
+    losses : pandas.DataFrame or numpy.ndarray
+        ``T x k`` losses, one column per forecaster (a DataFrame's column names name them; an
+        array's columns are named ``"0", "1", ...``), one row per day, every value finite.
+    size : float, default 0.10
+        The test size in (0, 1) (Hansen, Lunde and Nason report 10% and 25% sets).
+    reps : int, default 1000
+        Bootstrap replications.
+    block_size : int, optional
+        Mean block length of the bootstrap; ``arch`` uses ``sqrt(T)`` if omitted.
+    method : str, default "R"
+        ``"R"`` (the range statistic) or ``"max"`` (the t_max statistic).
+    bootstrap : str, default "stationary"
+        ``"stationary"``, ``"circular"`` or ``"moving block"``, as ``arch`` names them.
+    seed : int, default 0
+        The bootstrap's seed: the same losses give the same set.
+
+    Returns
+    -------
+    ModelConfidenceSet
+        The included and excluded forecasters and every one's p-value.
+
+    Raises
+    ------
+    ImportError
+        If the ``arch`` package is not installed.
+
+    References
+    ----------
+    Hansen, Lunde & Nason, "The Model Confidence Set", Econometrica 79(2) (2011) 453-497.
+    """
+    try:
+        from arch.bootstrap import MCS
+    except ImportError as error:
+        raise ImportError(
+            "model_confidence_set needs the 'arch' package: pip install 'nvda-forecast[bench]'"
+        ) from error
+    frame = pd.DataFrame(losses)
+    if frame.ndim != 2 or frame.shape[1] < 2 or frame.shape[0] < 2:
+        raise ValueError(f"losses must be T x k with T >= 2 days and k >= 2, got {frame.shape}")
+    frame.columns = [str(name) for name in frame.columns]
+    if frame.columns.duplicated().any():
+        raise ValueError("the forecasters' names must be distinct")
+    values = frame.to_numpy(dtype="float64")
+    if not np.isfinite(values).all():
+        raise ValueError("losses must be finite (no NaN or inf)")
+    if not 0.0 < size < 1.0:
+        raise ValueError(f"size must be in (0, 1), got {size!r}")
+    frame = pd.DataFrame(values, columns=frame.columns)
+    procedure = MCS(
+        frame, size, reps=reps, block_size=block_size, method=method, bootstrap=bootstrap, seed=seed
+    )
+    procedure.compute()
+    p_values = procedure.pvalues["Pvalue"]
+    included = set(procedure.included)
+    return ModelConfidenceSet(
+        included=tuple(name for name in frame.columns if name in included),
+        excluded=tuple(str(name) for name in procedure.excluded),
+        p_values={name: float(p_values[name]) for name in frame.columns},
+        size=size,
+    )
