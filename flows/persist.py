@@ -98,7 +98,7 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class RunRecord:
+class RunRows:
     """All rows one run writes, gathered before the transaction opens."""
 
     key: RunKey
@@ -159,36 +159,36 @@ def forecast_rows(forecast: Forecast) -> list[dict[str, Any]]:
 
 
 @task(name="persist", **IO_OPTIONS)
-def persist_run(database_url: str, record: RunRecord, *, artifact_root: str) -> Persisted:
+def persist_run(database_url: str, rows: RunRows, *, artifact_root: str) -> Persisted:
     """Write the model file, then the run and its model version, evaluations, predictions,
     drift metrics and alerts in one transaction; the file goes if the transaction does not
     commit."""
     with transaction():
-        record = _with_model_file(database_url, record, artifact_root)
+        rows = _with_model_file(database_url, rows, artifact_root)
         with unit_of_work(get_engine(database_url)) as session:
-            persisted, cleared_files = _write_rows(session, record)
+            persisted, cleared_files = _write_rows(session, rows)
     # Files of the versions the rerun cleared, unless an identical model is stored again.
     for uri in cleared_files:
         _remove_unless_stored(database_url, uri)
-    get_run_logger().info("stored run of %s as of %s", record.ticker, record.as_of)
+    get_run_logger().info("stored run of %s as of %s", rows.ticker, rows.as_of)
     return persisted
 
 
-def _with_model_file(database_url: str, record: RunRecord, artifact_root: str) -> RunRecord:
-    """The record with its candidate's file written (by the task whose rollback removes it)."""
-    candidate = record.candidate
+def _with_model_file(database_url: str, rows: RunRows, artifact_root: str) -> RunRows:
+    """The rows with their candidate's file written (by the task whose rollback removes it)."""
+    candidate = rows.candidate
     if candidate is None:
-        return record
+        return rows
     saved = candidate.training.saved().model
     uri = write_model_file(
         database_url,
         saved,
         artifact_root=artifact_root,
-        ticker=record.ticker,
-        as_of=record.as_of,
+        ticker=rows.ticker,
+        as_of=rows.as_of,
         kind=candidate.kind,
     )
-    return replace(record, candidate=replace(candidate, artifact_uri=uri, sha256=saved.sha256))
+    return replace(rows, candidate=replace(candidate, artifact_uri=uri, sha256=saved.sha256))
 
 
 @task(name="write model file", cache_policy=NO_CACHE)
@@ -216,53 +216,53 @@ def _remove_written_model_file(undo: Transaction) -> None:
     _remove_unless_stored(undo.get("database_url"), undo.get("model_file"))
 
 
-def _write_rows(session, record: RunRecord) -> tuple[Persisted, list[str]]:
+def _write_rows(session, rows: RunRows) -> tuple[Persisted, list[str]]:
     """Every row of the run, in the caller's transaction; the files of cleared versions."""
-    run = start_run(
+    stored = start_run(
         session=session,
-        ticker=record.ticker,
-        as_of_date=record.as_of,
-        started_at=record.started_at,
-        flow_run_id=record.key.flow_run_id,
-        code_version=record.code_version,
-        data_hash=record.data_hash,
+        ticker=rows.ticker,
+        as_of_date=rows.as_of,
+        started_at=rows.started_at,
+        flow_run_id=rows.key.flow_run_id,
+        code_version=rows.code_version,
+        data_hash=rows.data_hash,
     )
-    key = replace(record.key, run_id=run.id)
+    key = replace(rows.key, run_id=stored.id)
     # A rerun that forecasts with the day's own model again keeps it.
-    kept = () if record.champion_id is None else (record.champion_id,)
-    cleared_files = clear_run(session=session, run_id=run.id, keep=kept)
-    if record.retired_champion_id is not None:
-        retire(session=session, version_id=record.retired_champion_id)
-    candidate_id = _store_candidate(session, record, key)
-    serves = record.candidate is not None and record.candidate.serves
-    forecaster_id = candidate_id if serves else record.champion_id
+    kept = () if rows.champion_id is None else (rows.champion_id,)
+    cleared_files = clear_run(session=session, run_id=stored.id, keep=kept)
+    if rows.retired_champion_id is not None:
+        retire(session=session, version_id=rows.retired_champion_id)
+    candidate_id = _store_candidate(session, rows, key)
+    serves = rows.candidate is not None and rows.candidate.serves
+    forecaster_id = candidate_id if serves else rows.champion_id
     if not serves:
         record_evaluation(
             session=session,
             model_version_id=forecaster_id,
-            metrics=record.forecaster_metrics,
+            metrics=rows.forecaster_metrics,
             **key.stamp(),
         )
-    if serves and record.candidate.held_out is not None:
-        _replace(session, key, "test", "lstm", record.candidate.held_out, candidate_id)
-    _store_forecasts(session, record, key, forecaster_id)
+    if serves and rows.candidate.held_out is not None:
+        _replace(session, key, "test", "lstm", rows.candidate.held_out, candidate_id)
+    _store_forecasts(session, rows, key, forecaster_id)
     alerts = store_findings(
         session,
         key,
-        record.findings,
+        rows.findings,
         model_version_id=forecaster_id,
-        move_alerts=not record.replay,
+        move_alerts=not rows.replay,
     )
-    return Persisted(run.id, candidate_id, forecaster_id, alerts), cleared_files
+    return Persisted(stored.id, candidate_id, forecaster_id, alerts), cleared_files
 
 
-def _store_forecasts(session, record: RunRecord, key: RunKey, forecaster_id: int) -> None:
+def _store_forecasts(session, rows: RunRows, key: RunKey, forecaster_id: int) -> None:
     """Each contender's forecast of the next session, and the one served."""
-    for forecast in record.contenders:
+    for forecast in rows.contenders:
         model_id = forecaster_id if forecast.method == "lstm" else None
         _replace(session, key, "contender", forecast.method, forecast, model_id)
-    served_id = forecaster_id if record.served.method == "lstm" else None
-    _replace(session, key, "forecast", record.served.method, record.served, served_id)
+    served_id = forecaster_id if rows.served.method == "lstm" else None
+    _replace(session, key, "forecast", rows.served.method, rows.served, served_id)
 
 
 def _remove_unless_stored(database_url: str, uri: str) -> None:
@@ -290,8 +290,8 @@ def _replace(session, key: RunKey, kind: str, method: str, rows, model_version_i
     )
 
 
-def _store_candidate(session, record: RunRecord, key: RunKey) -> int | None:
-    candidate = record.candidate
+def _store_candidate(session, rows: RunRows, key: RunKey) -> int | None:
+    candidate = rows.candidate
     if candidate is None:
         return None
     version = add_model_version(
@@ -306,10 +306,10 @@ def _store_candidate(session, record: RunRecord, key: RunKey) -> int | None:
         train_end=candidate.train_end,
         artifact_uri=candidate.artifact_uri,
         sha256=candidate.sha256,
-        code_version=record.code_version,
+        code_version=rows.code_version,
         **key.stamp(),
     )
-    metrics = record.forecaster_metrics if candidate.serves else candidate.metrics
+    metrics = rows.forecaster_metrics if candidate.serves else candidate.metrics
     record_evaluation(session=session, model_version_id=version.id, metrics=metrics, **key.stamp())
     if candidate.promoted:
         promote(session=session, version=version)

@@ -21,7 +21,7 @@ from db.repository import RunKey
 from flows.ingest import Ingested, content_hash, ingest
 from flows.job import TickerJob
 from flows.notify import deliver_alerts
-from flows.persist import Candidate, Persisted, RunRecord, persist_run
+from flows.persist import Candidate, Persisted, RunRows, persist_run
 from flows.settings import Settings
 from flows.summary import AlertLine, RunSummary
 from flows.tasks import (
@@ -29,7 +29,7 @@ from flows.tasks import (
     Contenders,
     Record,
     Trained,
-    decide_training,
+    decide,
     describe_database,
     find_champion,
     find_day_forecaster,
@@ -213,9 +213,9 @@ def _decide(day: Day, data: PreparedData, *, restated: bool) -> Decided:
     stored, stored_broken = _read(day_model)
     if stored_broken is not None:
         day_model = None
-    decision = decide_training(
+    decision = decide(
         mode=day.job.mode,
-        champion=champion,
+        champion=champion.info if champion else None,
         as_of=data.last_date,
         config_hash=config_fingerprint(settings.features, settings.training),
         retrain_every=settings.retrain_every,
@@ -224,8 +224,10 @@ def _decide(day: Day, data: PreparedData, *, restated: bool) -> Decided:
             day.database_url, day.ticker, champion.info.retrained_as_of if champion else None
         ),
         champion_broken=broken,
-        day_model=day_model,
+        day_forecaster=day_model.info if day_model else None,
+        day_forecaster_live=day_model.live if day_model else False,
     )
+    get_run_logger().info("decision: %s (%s)", decision.action, decision.reason)
     if day_model is not None and decision.action == "reuse":
         return Decided(day_model, stored, None, decision, replay)
     return Decided(champion, model, broken, decision, replay)
@@ -352,7 +354,7 @@ def _persist(
     champion = decided.champion
     return persist_run(
         day.database_url,
-        RunRecord(
+        RunRows(
             key=RunKey(day.ticker, history.data.last_date, day.flow_run_id),
             started_at=day.started_at,
             code_version=code_version(),

@@ -33,6 +33,7 @@ from db.repository import (
 from flows.progress import TrainingProgress
 from flows.retry import IO_OPTIONS, io_task
 from flows.storage import read_stored_model
+from forecasting import policy
 from forecasting.baselines import naive_volatility_forecasts
 from forecasting.config import FeatureConfig, ServingConfig, TrainingConfig
 from forecasting.errors import ModelArtifactError
@@ -46,7 +47,7 @@ from forecasting.forecast import (
     score_held_out,
 )
 from forecasting.model import SavedModel, TrainingResult, fine_tune, train, walk_forward
-from forecasting.policy import ChampionInfo, Decision, Mode, decide
+from forecasting.policy import ChampionInfo
 
 
 @dataclass(frozen=True)
@@ -131,34 +132,8 @@ def _describe(session, version) -> Champion:
     )
 
 
-@task(name="decide", cache_policy=NO_CACHE)
-def decide_training(
-    *,
-    mode: Mode,
-    champion: Champion | None,
-    as_of: dt.date,
-    config_hash: str,
-    retrain_every: int,
-    history_restated: bool,
-    open_drift_alerts: tuple[str, ...],
-    champion_broken: str | None,
-    day_model: Champion | None = None,
-) -> Decision:
-    """Choose retrain, fine-tune or reuse."""
-    decision = decide(
-        mode=mode,
-        champion=champion.info if champion else None,
-        as_of=as_of,
-        config_hash=config_hash,
-        retrain_every=retrain_every,
-        history_restated=history_restated,
-        open_drift_alerts=open_drift_alerts,
-        champion_broken=champion_broken,
-        day_forecaster=day_model.info if day_model else None,
-        day_forecaster_live=day_model.live if day_model else False,
-    )
-    get_run_logger().info("decision: %s (%s)", decision.action, decision.reason)
-    return decision
+decide = task(name="decide", cache_policy=NO_CACHE)(policy.decide)
+"""Step 3's verdict (`forecasting.policy.decide`), a task run of its own in the UI."""
 
 
 @task(name="decide: read champion", **IO_OPTIONS)

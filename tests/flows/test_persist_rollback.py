@@ -17,14 +17,14 @@ from db.migrate import upgrade
 from db.models import ModelVersion, Run
 from db.repository import RunKey
 from flows import persist
-from flows.persist import Candidate, RunRecord, persist_run
+from flows.persist import Candidate, RunRows, persist_run
 from forecasting.forecast import Forecast
 from forecasting.model import SavedModel, TrainingResult
 
 FIRST, SECOND = dt.date(2024, 3, 1), dt.date(2024, 3, 4)
 
 
-def persist_in_a_flow(database_url: str, record: RunRecord, artifact_root: str):
+def persist_in_a_flow(database_url: str, record: RunRows, artifact_root: str):
     """Persist as the daily flow calls it (the record stays out of the flow's parameters)."""
 
     @flow(name="persist a day")
@@ -34,7 +34,7 @@ def persist_in_a_flow(database_url: str, record: RunRecord, artifact_root: str):
     return persist_a_day()
 
 
-def fleet_like_flow(database_url: str, record: RunRecord, artifact_root: str) -> None:
+def fleet_like_flow(database_url: str, record: RunRows, artifact_root: str) -> None:
     """Persist nested in a task, as the fleet's ``forecast-ticker`` calls it; the task then fails
     and its Prefect transaction rolls back, persist's (committed in SQL) with it."""
 
@@ -61,7 +61,7 @@ def forecast(method: str, as_of: dt.date) -> Forecast:
     )
 
 
-def record(as_of: dt.date, saved: SavedModel, *, champion_id: int | None = None) -> RunRecord:
+def record(as_of: dt.date, saved: SavedModel, *, champion_id: int | None = None) -> RunRows:
     """A day's run whose candidate is ``saved``: the first day's retrain becomes champion; a
     later day's fine-tune of ``champion_id`` is rejected (the champion forecasts)."""
     first = champion_id is None
@@ -81,7 +81,7 @@ def record(as_of: dt.date, saved: SavedModel, *, champion_id: int | None = None)
         promotion_reason="first model" if first else "worse than the champion",
         serves=first,
     )
-    return RunRecord(
+    return RunRows(
         key=RunKey("NVDA", as_of, None),
         started_at=dt.datetime.now(dt.UTC),
         code_version="test",
