@@ -20,6 +20,7 @@ from db.engine import get_engine, unit_of_work
 from db.models import Ingestion, Price
 from db.repository import read_prices
 from flows.ingest import Ingested, ingest
+from flows.job import job_for
 from flows.tasks import open_store
 from forecasting.errors import PriceValidationError, RestatementError
 from forecasting.prices.sources import load_prices
@@ -35,14 +36,10 @@ ROWS_TO_AS_OF = 6_428  # sample bars up to AS_OF
 def run_ingest(
     database_url: str, source: str, as_of: dt.date | None = None, adjust_splits: bool = False
 ) -> Ingested:
-    return ingest(
-        open_store(database_url),
-        ticker="NVDA",
-        source=source,
-        as_of=as_of,
-        flow_run_id=None,
-        adjust_splits=adjust_splits,
+    job = job_for(
+        "NVDA", source, open_store(database_url), as_of=as_of, adjust_splits=adjust_splits
     )
+    return ingest(job, flow_run_id=None)
 
 
 @pytest.fixture
