@@ -38,8 +38,9 @@ RUN_STATUSES = ("succeeded", "failed")
 MODEL_KINDS = ("retrain", "finetune")
 MODEL_STATUSES = ("candidate", "champion", "rejected", "retired")
 PREDICTION_KINDS = ("forecast", "contender", "test")
-# Who made a prediction: the LSTM, or the naive close with volatility-scaled conformal intervals.
-PREDICTION_METHODS = ("lstm", "naive")
+# Who made a prediction: the LSTM; the naive close with volatility-scaled conformal intervals; the
+# naive close with GARCH(1,1)-t, GJR-GARCH(1,1)-t or their averaged-variance intervals.
+PREDICTION_METHODS = ("lstm", "naive", "garch", "gjr", "garch_avg")
 ONE_FORECAST = text("kind = 'forecast'")
 # The same names as forecasting.monitoring.alerting.KINDS (a test checks): alert kinds name
 # the Prefect events too, `nvda-forecast.alert.<kind>`.

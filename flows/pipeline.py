@@ -55,6 +55,7 @@ from forecasting.policy import (
     Promotion,
     Serving,
     champion_finding,
+    choose_interval,
     choose_served,
     deciding_record,
     judge_retrain,
@@ -81,6 +82,9 @@ class Served:
     """The LSTM over the deciding record (walk-forward, or held-out while that is short)."""
     naive: RecordMetrics | None
     """The naive + volatility baseline on the same realized days as ``lstm``."""
+    winkler_95: dict[str, float]
+    """Each contender's mean 95% interval score on those days (those that forecast all of
+    them)."""
 
 
 class _Clock:
@@ -364,7 +368,7 @@ def _persist(
             retired_champion_id=(champion.info.version_id if decided.broken and champion else None),
             forecaster_metrics=_metrics(evaluated.served, evaluated.test_loss, history.data),
             served=evaluated.served.forecast,
-            contenders=(evaluated.contenders.lstm, evaluated.contenders.naive),
+            contenders=evaluated.contenders.forecasts(),
             findings=findings,
             replay=decided.replay,
         ),
@@ -431,23 +435,34 @@ def choose_forecast(
     serving: ServingConfig,
     tolerance: float,
 ) -> Served:
-    """Step 6: serve the LSTM only while its realized record is not worse than naive."""
+    """Step 6: the LSTM serves only while its realized point record is not worse than naive's
+    and its 95% interval scored better than the GARCH average's on the same days; otherwise
+    the GARCH average (naive, while the history is too short for a GARCH fit) serves."""
     deciding, basis = deciding_record(
         record.lstm, held_out, window=serving.window, min_realized=serving.min_realized
     )
     lstm = record_metrics(deciding)
-    decision = choose_served(
+    fallback = "garch_avg" if "garch_avg" in contenders.garch else "naive"
+    point = choose_served(
         skill=lstm.skill if lstm else None,
         n=lstm.n if lstm else 0,
         basis=basis,
         tolerance=tolerance,
         min_realized=serving.min_realized,
+        fallback=fallback,
     )
+    # Every contender on the very days that decided: same window, same closes.
+    others = {
+        name: record_metrics(same_days(frame, deciding))
+        for name, frame in contenders.past().items()
+    }
+    winkler = {name: m.winkler_95 for name, m in others.items() if m and lstm and m.n == lstm.n}
+    if lstm is not None:
+        winkler["lstm"] = lstm.winkler_95
+    decision = choose_interval(point, winkler, fallback=fallback, min_realized=serving.min_realized)
     get_run_logger().info("serving: %s (%s)", decision.method, decision.reason)
-    forecast = contenders.lstm if decision.method == "lstm" else contenders.naive
-    # The baseline on the very days that decided: same window, same closes.
-    naive = record_metrics(same_days(contenders.baseline, deciding))
-    return Served(forecast, decision, lstm, naive)
+    forecast = {f.method: f for f in contenders.forecasts()}[decision.method]
+    return Served(forecast, decision, lstm, others["naive"], winkler)
 
 
 def _metrics(served: Served, test_loss: float | None, data: PreparedData) -> dict:

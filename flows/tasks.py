@@ -12,7 +12,7 @@ task of a retrain day and a fine-tune day.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -41,6 +41,7 @@ from forecasting.features import PreparedData, prepare
 from forecasting.forecast import (
     Forecast,
     baseline_calibration_window,
+    garch_contenders,
     interval_quantiles,
     lstm_forecast,
     naive_forecast,
@@ -229,6 +230,17 @@ class Contenders:
     naive: Forecast
     baseline: pd.DataFrame
     """The naive + volatility forecasts of every past day, to score it on the LSTM's days."""
+    garch: dict[str, tuple[Forecast, pd.DataFrame]] = field(default_factory=dict)
+    """The GARCH-family contenders (``garch``, ``gjr``): today's forecast, and the forecasts of
+    the deciding days; empty while the history is shorter than a fit needs."""
+
+    def forecasts(self) -> tuple[Forecast, ...]:
+        """Every contender's forecast of the next session, as stored."""
+        return (self.lstm, self.naive, *(forecast for forecast, _ in self.garch.values()))
+
+    def past(self) -> dict[str, pd.DataFrame]:
+        """Each price-only contender's forecasts of past days, by name."""
+        return {"naive": self.baseline, **{name: frame for name, (_, frame) in self.garch.items()}}
 
 
 @task(name="predict", cache_policy=NO_CACHE)
@@ -242,7 +254,8 @@ def forecast_contenders(
     features: FeatureConfig,
     serving: ServingConfig,
 ) -> Contenders:
-    """Forecast the next session with the LSTM (conformalized online) and the naive baseline."""
+    """Forecast the next session with the LSTM (conformalized online), the naive baseline and the
+    GARCH family."""
     quantiles = interval_quantiles(record.lstm, held_out, serving)
     baseline = naive_volatility_forecasts(
         prices["close"],
@@ -251,10 +264,15 @@ def forecast_contenders(
             len(prices), serving, features.volatility_window
         ),
     )
+    # The GARCH family from the first day that can decide serving (the deciding record).
+    days = pd.concat([record.lstm.tail(serving.window), held_out.tail(serving.window)])
+    start = min(days["as_of_date"], default=data.last_date)
+    garch = garch_contenders(prices["close"], pd.Timestamp(start).date(), serving)
     return Contenders(
         lstm=lstm_forecast(model.load(), data, quantiles),
         naive=naive_forecast(baseline),
         baseline=baseline,
+        garch={name: (naive_forecast(frame, name), frame) for name, frame in garch.items()},
     )
 
 

@@ -14,8 +14,8 @@ next close is ``C_t * exp(lower return) .. C_t * exp(upper return)``.
   trailing window every few weeks: the baseline a quant reaches for. Optionally **GJR-GARCH(1,1)**
   (Glosten, Jagannathan and Runkle, "On the relation between the expected value and the
   volatility of the nominal excess return on stocks", J. Finance 48(5) (1993) 1779-1801), whose
-  variance reacts more to a fall than to a rise (the leverage effect). Both need the optional
-  ``arch`` package (``pip install 'nvda-forecast[bench]'``).
+  variance reacts more to a fall than to a rise (the leverage effect). Both use the ``arch``
+  package (a dependency of the product: the GARCH-family contenders).
 
 Output frames are indexed by the as-of date (``as_of``) with columns ``base_close,
 predicted_close, lower_80, upper_80, lower_95, upper_95, volatility, variance`` (one lower/upper
@@ -27,6 +27,7 @@ session, ``variance`` its square as the method computes it, for variance losses 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 from collections.abc import Sequence
@@ -174,6 +175,7 @@ def garch_forecasts(
     refit_every: int = 20,
     dist: str = "t",
     kind: str = "garch",
+    anchor: int | None = None,
 ) -> pd.DataFrame:
     """Walk-forward GARCH(1,1) or GJR-GARCH(1,1) next-close forecasts and intervals.
 
@@ -210,13 +212,19 @@ def garch_forecasts(
     kind : str, default "garch"
         ``"garch"`` (symmetric) or ``"gjr"`` (GJR-GARCH: arch's ``o=1``; the leverage ``g`` is
         the fit's ``gamma[1]``).
+    anchor : int, optional
+        Refit on the as-of positions ``anchor + k * refit_every`` of ``close`` (positions counted
+        from its first bar), whatever ``start`` is: a day's forecast is then the same whichever
+        range it is computed in (the product computes the newest weeks every day). By default
+        the refits start at ``start``.
 
     Returns
     -------
     pandas.DataFrame
         One row per as-of day from ``start``, indexed by ``as_of``, columns ``base_close,
-        predicted_close, lower_*, upper_*, volatility`` (``sigma_{t+1} / 100``) and ``variance``
-        (``sigma2_{t+1} / 100^2``).
+        predicted_close, lower_*, upper_*, volatility`` (``sigma_{t+1} / 100``), ``variance``
+        (``sigma2_{t+1} / 100^2``) and ``df`` (the Student-t's fitted degrees of freedom; NaN
+        for other distributions).
 
     Raises
     ------
@@ -226,9 +234,7 @@ def garch_forecasts(
     try:
         from arch import arch_model
     except ImportError as error:
-        raise ImportError(
-            "garch_forecasts needs the 'arch' package: pip install 'nvda-forecast[bench]'"
-        ) from error
+        raise ImportError("garch_forecasts needs the 'arch' package: pip install arch") from error
     for level in levels:
         interval_columns(level)
     if window < 100:
@@ -242,36 +248,30 @@ def garch_forecasts(
     first = (
         window if start is None else max(window, int(close.index.searchsorted(pd.Timestamp(start))))
     )
+    blocks = _refit_blocks(first, len(close), window, refit_every, anchor)
+    first = blocks[0][1] if blocks else len(close)
     positions = np.arange(first, len(close))
     center, variance = np.empty(len(positions)), np.empty(len(positions))
+    df = np.full(len(positions), np.nan)
     z = {level: np.empty((len(positions), 2)) for level in levels}
-    for block in range(0, len(positions), refit_every):
-        refit_day = positions[block]
-        last = min(refit_day + refit_every, len(close))  # as-of positions refit_day .. last - 1
-        rows = slice(block, block + last - refit_day)
-        # Fitted on the first `window` returns only; the later ones are just filtered.
+    for refit_day, low, high in blocks:
+        rows = slice(low - first, high - first)  # as-of positions low .. high - 1
+        # Fitted on the `window` returns before the refit day only; later ones are just filtered.
+        data = returns[refit_day - window : high - 1]
         model = arch_model(
-            returns[refit_day - window : last - 1],
-            mean="Constant",
-            vol="GARCH",
-            p=1,
-            o=GARCH_KINDS[kind],
-            q=1,
-            dist=dist,
+            data, mean="Constant", vol="GARCH", p=1, o=GARCH_KINDS[kind], q=1, dist=dist,
             rescale=False,
-        )
-        fit = model.fit(last_obs=window, disp="off", show_warning=False)
-        if fit.convergence_flag != 0:
-            logger.warning(
-                "%s fit as of %s did not converge (flag %d); its parameters are used anyway",
-                kind.upper(),
-                close.index[refit_day].date(),
-                fit.convergence_flag,
-            )
+        )  # fmt: skip
+        params = _fitted(kind, dist, data[:window].tobytes(), str(close.index[refit_day].date()))
+        # The fixed parameters filter the later returns exactly as the fit's own result does.
+        fit = model.fix(params, last_obs=window)
         forecast = fit.forecast(horizon=1, start=window - 1, reindex=False)
-        center[rows] = forecast.mean.to_numpy()[:, 0]
-        variance[rows] = forecast.variance.to_numpy()[:, 0]
-        shape = fit.params.to_numpy()[len(fit.params) - model.distribution.num_params :]
+        skip = low - refit_day
+        center[rows] = forecast.mean.to_numpy()[skip:, 0]
+        variance[rows] = forecast.variance.to_numpy()[skip:, 0]
+        shape = params[len(params) - model.distribution.num_params :]
+        if dist == "t":
+            df[rows] = shape[0]
         for level in levels:
             tails = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
             z[level][rows] = model.distribution.ppf(tails, shape)
@@ -283,4 +283,47 @@ def garch_forecasts(
         )
         for level, quantiles in z.items()
     }
-    return _frame(close, positions, center / 100.0, bounds, sigma / 100.0, variance / 100.0**2)
+    frame = _frame(close, positions, center / 100.0, bounds, sigma / 100.0, variance / 100.0**2)
+    frame["df"] = df
+    return frame
+
+
+def _refit_blocks(
+    first: int, end: int, window: int, refit_every: int, anchor: int | None
+) -> list[tuple[int, int, int]]:
+    """``(refit day, first as-of, end as-of)`` of each fit: the as-of positions ``first .. end-1``
+    in blocks of ``refit_every``, each forecast by the fit of its block's refit day."""
+    if anchor is None:
+        return [(low, low, min(low + refit_every, end)) for low in range(first, end, refit_every)]
+    refit = first - (first - anchor) % refit_every
+    if refit < window:
+        refit += refit_every  # the first anchored refit day with `window` returns before it
+        first = max(first, refit)
+    blocks = []
+    while refit < end:
+        blocks.append((refit, max(refit, first), min(refit + refit_every, end)))
+        refit += refit_every
+    return blocks
+
+
+@functools.lru_cache(maxsize=512)
+def _fitted(kind: str, dist: str, returns: bytes, refit_day: str) -> np.ndarray:
+    """The maximum-likelihood parameters of one fit (``returns``: float64 bytes, in percent).
+
+    Cached per process: a backfill's sessions share a refit day's fit (the product refits on
+    anchored days, so each is fitted once, not once a session); the same bytes give the same
+    parameters, so a cached and a fresh fit forecast alike.
+    """
+    from arch import arch_model
+
+    model = arch_model(
+        np.frombuffer(returns), mean="Constant", vol="GARCH", p=1, o=GARCH_KINDS[kind], q=1,
+        dist=dist, rescale=False,
+    )  # fmt: skip
+    fit = model.fit(disp="off", show_warning=False)
+    if fit.convergence_flag != 0:
+        logger.warning(
+            "%s fit as of %s did not converge (flag %d); its parameters are used anyway",
+            kind.upper(), refit_day, fit.convergence_flag,
+        )  # fmt: skip
+    return fit.params.to_numpy()

@@ -150,6 +150,12 @@ class ServingConfig(BaseModel):
     aci_gamma: float = Field(
         0.005, gt=0, lt=0.5, description="step of adaptive conformal inference (Gibbs & Candes)"
     )
+    garch_window: int = Field(
+        1000, ge=250, description="returns each GARCH-family contender is fitted on (4 years)"
+    )
+    garch_refit_every: int = Field(
+        20, ge=1, description="sessions between a GARCH-family contender's refits (a month)"
+    )
 
 
 def config_fingerprint(features: FeatureConfig, training: TrainingConfig) -> str:

@@ -22,7 +22,9 @@ set_tensorflow_defaults()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
 
+from forecasting.baselines import garch_forecasts  # noqa: E402
 from forecasting.calendar import next_trading_day  # noqa: E402
 from forecasting.config import ServingConfig  # noqa: E402
 from forecasting.conformal import adaptive_quantiles, minimum_scores  # noqa: E402
@@ -32,6 +34,7 @@ from forecasting.model import predict_distribution  # noqa: E402
 from forecasting.scoring import INTERVAL_COLUMNS, RECORD_COLUMNS, scores  # noqa: E402
 
 INTERVAL_LEVELS = (0.80, 0.95)
+GARCH_CONTENDERS = ("garch", "gjr")
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,9 @@ class Forecast:
     """The next session's close from one forecaster: point forecast and 80% / 95% intervals."""
 
     method: str
-    """``lstm`` or ``naive`` (naive close with volatility-scaled conformal intervals)."""
+    """``lstm``, ``naive`` (the last close with volatility-scaled conformal intervals), ``garch``,
+    ``gjr`` or ``garch_avg`` (the last close with GARCH(1,1)-t, GJR-GARCH(1,1)-t or their
+    averaged-variance intervals)."""
     as_of_date: dt.date
     target_date: dt.date
     base_close: float
@@ -213,14 +218,18 @@ def baseline_calibration_window(rows: int, config: ServingConfig, volatility_win
     return max(min(config.calibration_window, available), minimum_scores(INTERVAL_LEVELS[-1]))
 
 
-def naive_forecast(baseline: pd.DataFrame) -> Forecast:
-    """The naive forecast with volatility-scaled conformal intervals, as of the last row.
+def naive_forecast(baseline: pd.DataFrame, method: str = "naive") -> Forecast:
+    """A price-only contender's forecast as of its frame's last row: by default the naive
+    forecast with volatility-scaled conformal intervals.
 
     Parameters
     ----------
     baseline : pandas.DataFrame
         :func:`forecasting.baselines.naive_volatility_forecasts` of the history up to the as-of
-        date; its last row is today's.
+        date (or a GARCH-family contender's frame, :func:`garch_contenders`); its last row is
+        today's.
+    method : str
+        The contender's name, stored with its forecast.
     """
     if baseline.empty:
         raise InsufficientDataError(
@@ -231,7 +240,7 @@ def naive_forecast(baseline: pd.DataFrame) -> Forecast:
     row = baseline.iloc[-1]
     as_of = pd.Timestamp(baseline.index[-1]).date()
     return Forecast(
-        method="naive",
+        method=method,
         as_of_date=as_of,
         target_date=next_trading_day(as_of),
         base_close=float(row["base_close"]),
@@ -243,6 +252,61 @@ def naive_forecast(baseline: pd.DataFrame) -> Forecast:
         upper_95=float(row["upper_95"]),
         scale=float(row["volatility"]),
     )
+
+
+def garch_contenders(
+    close: pd.Series, start: dt.date, config: ServingConfig
+) -> dict[str, pd.DataFrame]:
+    """GARCH(1,1)-t, GJR-GARCH(1,1)-t and their average: forecasts of every day from ``start``.
+
+    Each GARCH is fitted on the ``config.garch_window`` returns before its refit day, refitted
+    every ``config.garch_refit_every`` sessions on days anchored to the history's first bar, so a
+    day's forecast is the same whichever day computes it (a replay, a rerun, a later day's
+    record). ``garch_avg`` takes the mean of the two variances and of the two fitted degrees of
+    freedom (a unit-variance Student-t): on the validation period it scored best of the rules
+    tried (docs/model.md). All three serve the naive point (zero drift: the fitted constant mean
+    is not served) with the model's own quantiles around it, not conformalized. Empty while the
+    history is shorter than a fit needs.
+    """
+    if len(close) <= config.garch_window + 1:
+        return {}
+    frames = {}
+    for kind in GARCH_CONTENDERS:
+        frames[kind] = _zero_drift(
+            garch_forecasts(
+                close,
+                start=start,
+                window=config.garch_window,
+                refit_every=config.garch_refit_every,
+                kind=kind,
+                anchor=0,
+            )
+        )
+    variance = (frames["garch"]["variance"] + frames["gjr"]["variance"]) / 2.0
+    df = (frames["garch"]["df"] + frames["gjr"]["df"]) / 2.0
+    frames["garch_avg"] = _student_t_frame(frames["garch"]["base_close"], variance, df)
+    return frames
+
+
+def _zero_drift(frame: pd.DataFrame) -> pd.DataFrame:
+    """A GARCH frame around the last close: the interval keeps its width in log terms."""
+    shift = frame["base_close"] / frame["predicted_close"]
+    for column in ("predicted_close", *INTERVAL_COLUMNS):
+        frame[column] = frame[column] * shift
+    return frame
+
+
+def _student_t_frame(base: pd.Series, variance: pd.Series, df: pd.Series) -> pd.DataFrame:
+    """Intervals of ``base * exp(sigma * z)``, ``z`` a unit-variance Student-t with ``df``."""
+    sigma = np.sqrt(variance)
+    unit = np.sqrt((df - 2.0) / df)  # the t's scale per unit of standard deviation
+    frame = pd.DataFrame({"base_close": base, "predicted_close": base})
+    for level in INTERVAL_LEVELS:
+        half = sigma * unit * stats.t.ppf((1.0 + level) / 2.0, df)
+        frame[f"lower_{round(100 * level)}"] = base * np.exp(-half)
+        frame[f"upper_{round(100 * level)}"] = base * np.exp(half)
+    frame["volatility"], frame["variance"], frame["df"] = sigma, variance, df
+    return frame
 
 
 def same_days(baseline: pd.DataFrame, record: pd.DataFrame) -> pd.DataFrame:

@@ -7,6 +7,7 @@ flow's `decide` task stays a one-liner and the policy is tested without Prefect 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -252,7 +253,8 @@ def judge_retrain(
 class Serving:
     """Which forecaster serves today's forecast, and why (the run summary shows the reason)."""
 
-    method: Literal["lstm", "naive"]
+    method: str
+    """``lstm``, ``naive``, or a GARCH-family contender (``garch``, ``gjr``)."""
     reason: str
     skill: float | None
     """LSTM RMSE / naive RMSE on the deciding record; None without one."""
@@ -275,9 +277,15 @@ def deciding_record(
 
 
 def choose_served(
-    *, skill: float | None, n: int, basis: str, tolerance: float, min_realized: int
+    *,
+    skill: float | None,
+    n: int,
+    basis: str,
+    tolerance: float,
+    min_realized: int,
+    fallback: str = "naive",
 ) -> Serving:
-    """Serve the LSTM only while it is not worse than naive beyond ``tolerance``.
+    """Serve the LSTM's point only while it is not worse than naive beyond ``tolerance``.
 
     Parameters
     ----------
@@ -291,26 +299,29 @@ def choose_served(
     tolerance
         How much worse than naive the LSTM may be and still serve (``promotion_tolerance``).
     min_realized
-        Fewer forecasts than this decide nothing: naive serves.
+        Fewer forecasts than this decide nothing: the fallback serves.
+    fallback
+        Who serves instead: a price-only contender whose point is the last close, naive's
+        (``naive``, or ``garch_avg``: :func:`choose_interval`).
 
     Returns
     -------
     Serving
-        ``lstm`` or ``naive``, with a sentence for the summary.
+        ``lstm`` or ``fallback``, with a sentence for the summary.
     """
     if n >= min_realized and (skill is None or skill != skill):
         return Serving(
-            "naive",
+            fallback,
             f"the LSTM's skill could not be scored over {n} {basis} forecasts "
-            "(the close never moved); naive serves",
+            f"(the close never moved); {fallback} serves",
             None,
             n,
             basis,
         )
     if skill is None or skill != skill or n < min_realized:
         return Serving(
-            "naive",
-            f"only {n} realized LSTM forecasts ({basis}); naive serves until there are "
+            fallback,
+            f"only {n} realized LSTM forecasts ({basis}); {fallback} serves until there are "
             f"{min_realized}",
             None if skill != skill else skill,
             n,
@@ -324,26 +335,56 @@ def choose_served(
             reason = f"{comparison}: worse than naive, but within the tolerance {tolerance:g}"
         return Serving("lstm", reason, skill, n, basis)
     return Serving(
-        "naive",
-        f"{comparison}: worse than naive by more than {tolerance:g}, so naive serves",
+        fallback,
+        f"{comparison}: worse than naive by more than {tolerance:g}, so {fallback} serves",
         skill,
         n,
         basis,
     )
 
 
+def choose_interval(
+    point: Serving, winkler_95: Mapping[str, float], *, fallback: str, min_realized: int
+) -> Serving:
+    """Who serves, once the point is judged: the LSTM keeps serving only while its 95% interval
+    also scored better than the fallback's on the same days; otherwise the fallback serves.
+
+    ``point`` is :func:`choose_served`'s verdict (``lstm`` or ``fallback``). ``fallback`` is the
+    price-only contender that serves in naive's place: ``garch_avg`` (the last close with the
+    averaged GARCH(1,1)-t and GJR-GARCH(1,1)-t variance, chosen on the validation period:
+    docs/model.md), or ``naive`` while the history is too short for a GARCH fit. Its point is the
+    last close, naive's, so the point never gets worse. ``winkler_95`` holds the mean 95%
+    interval score of ``lstm`` and of ``fallback`` over the days ``point`` was judged on.
+    """
+    if point.method != "lstm":
+        return point
+    model, other = winkler_95.get("lstm"), winkler_95.get(fallback)
+    if point.n < min_realized or model is None or other is None or model != model or other != other:
+        return point
+    if model < other:
+        reason = f"{point.reason}; its 95% interval scored {model:.3g} vs {fallback}'s {other:.3g}"
+        return Serving("lstm", reason, point.skill, point.n, point.basis)
+    reason = (
+        f"LSTM 95% interval score {model:.3g} vs {fallback}'s {other:.3g} over "
+        f"{point.n} {point.basis} days"
+    )
+    return Serving(fallback, reason, point.skill, point.n, point.basis)
+
+
 def serving_finding(serving: Serving) -> Finding:
-    """A pipeline finding, breached while naive serves instead of the LSTM (a warning)."""
-    naive = serving.method == "naive"
-    verdict = "Naive serves today's forecast" if naive else "The LSTM serves"
+    """A pipeline finding, breached while another contender serves instead of the LSTM (a
+    warning: the user is told whenever the model does not serve)."""
+    other = serving.method != "lstm"
+    who = {"naive": "Naive", "garch_avg": "The GARCH average"}
+    verdict = f"{who.get(serving.method, serving.method)} serves today's forecast"
     return Finding(
         "pipeline",
         "lstm_not_served",
-        1.0 if naive else 0.0,
+        1.0 if other else 0.0,
         0.0,
-        naive,
+        other,
         "warning",
-        f"{verdict}: {serving.reason}.",
+        f"{verdict if other else 'The LSTM serves'}: {serving.reason}.",
     )
 
 

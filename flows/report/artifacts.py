@@ -24,7 +24,7 @@ from flows.report.charts import (
     truth_vs_prediction_png,
 )
 from flows.report.money import money, money_range, percent
-from flows.report.text import score_line, to_markdown
+from flows.report.text import score_line, served_name, to_markdown
 from flows.summary import AlertLine, RunSummary
 
 __all__ = [
@@ -43,7 +43,7 @@ def _key(ticker: str, what: str) -> str:
 
 
 def _served(summary: RunSummary) -> str:
-    return "LSTM" if summary.served_by == "lstm" else "naive"
+    return served_name(summary.served_by)
 
 
 # The UI's table artifact does not wrap its cells and cuts what passes the page's width (about
@@ -171,7 +171,7 @@ def _fleet_row(outcome: Any) -> dict[str, str]:
         "Status": alerts_status(summary.alerts),
         "Target day": summary.target_date.isoformat(),
         "Forecast close": money(summary.predicted_close, like=summary.base_close)
-        + ("" if summary.served_by == "lstm" else " (naive)"),
+        + ("" if summary.served_by == "lstm" else f" ({served_name(summary.served_by)})"),
         "95% interval": money_range(summary.lower_95, summary.upper_95, like=summary.base_close),
         "Open alerts": alert_kinds(summary.alerts),
     }

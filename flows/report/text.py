@@ -47,12 +47,27 @@ def _decision_line(summary: RunSummary) -> str:
     return f"{trained} {verdict}: {summary.reason}; {summary.promotion_reason}"
 
 
+SERVED_NAMES = {
+    "lstm": "LSTM",
+    "naive": "naive",
+    "garch_avg": "GARCH average",
+    "garch": "GARCH(1,1)-t",
+    "gjr": "GJR-GARCH(1,1)-t",
+}
+
+
+def served_name(method: str) -> str:
+    """Who served, as people read it: ``LSTM``, ``naive``, ``GARCH average``."""
+    return SERVED_NAMES.get(method, method)
+
+
 def _served_line(summary: RunSummary) -> str:
     s = summary
     if s.served_by == "lstm":
         return f"served by the LSTM: {_serving_reason(s)}"
     said = _money(s, s.lstm_close)
-    return f"served by NAIVE (last close); the LSTM said {said}: {_serving_reason(s)}"
+    who = served_name(s.served_by).upper()
+    return f"served by {who} (last close); the LSTM said {said}: {_serving_reason(s)}"
 
 
 def to_text(summary: RunSummary) -> str:
@@ -110,7 +125,8 @@ def _model_lines(summary: RunSummary) -> list[str]:
 def to_markdown(summary: RunSummary, chart_uri: str | None = None) -> str:
     """The run's markdown artifact: forecast, quality, decision, alerts, chart."""
     s = summary
-    served = "LSTM" if s.served_by == "lstm" else "**naive** (the LSTM is not served: see below)"
+    who = "the LSTM" if s.served_by == "lstm" else served_name(s.served_by)
+    served = "LSTM" if s.served_by == "lstm" else f"**{who}** (the LSTM is not served: see below)"
     lstm = (
         f"{_money(s, s.lstm_close)} ({_money(s, s.lstm_lower_95)} - {_money(s, s.lstm_upper_95)})"
     )
@@ -138,8 +154,7 @@ def to_markdown(summary: RunSummary, chart_uri: str | None = None) -> str:
     header = f"| {s.ticker} as of {s.as_of} | |"
     parts = [f"# {s.ticker} forecast for {s.target_date}", "", header, "|---|---|", table, ""]
     # The reason is a sentence: on a line of its own, not in a table cell the UI cuts.
-    parts += [f"**Why {'the LSTM' if s.served_by == 'lstm' else 'naive'} serves:** "
-              f"{_serving_reason(s)}", ""]  # fmt: skip
+    parts += [f"**Why {who} serves:** {_serving_reason(s)}", ""]
     parts += ["## Model", "", *_model_lines(s), ""]
     parts.append("## Alerts")
     if s.alerts:

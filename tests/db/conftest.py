@@ -122,6 +122,8 @@ class History:
 
     days: ClassVar[int] = DAYS
     t0: ClassVar[dt.datetime] = T0
+    garch_from: ClassVar[int] = 30
+    """The first as-of day with a ``garch_avg`` contender row."""
     day = staticmethod(_day)
     close = staticmethod(_close)
     versions: dict[str, int] = field(default_factory=dict)
@@ -220,10 +222,14 @@ def _store_forecasts(session, history: History, amd_id: int) -> None:
         version_id = _forecaster(history, i)
         # The LSTM served every day; the naive contender's intervals are wider.
         naive = row | {"predicted_close": base, "lower_95": base - 4.0, "upper_95": base + 4.0}
+        # The GARCH average joined later (day 30 on): narrower than naive, the last close's point.
+        garch = naive | {"lower_95": base - 3.0, "upper_95": base + 3.0}
+        contenders = [("contender", "garch_avg", garch, None)] if i >= history.garch_from else []
         for kind, method, values, model_id in (
             ("forecast", "lstm", row, version_id),
             ("contender", "lstm", row, version_id),
             ("contender", "naive", naive, None),
+            *contenders,
         ):
             replace_predictions(
                 session=session,

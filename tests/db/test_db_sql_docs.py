@@ -198,12 +198,40 @@ def _contenders(h) -> list[tuple]:
         inside = [int(lower(r) <= r["actual"] <= upper(r)) for r in arrived]
         return (method, len(arrived), _mean(errors), _mean(inside))
 
+    garch = [r for r in arrived if r["as_of_date"] >= h.day(h.garch_from)]
     return [
+        (
+            "garch_avg",
+            len(garch),
+            _mean([abs(r["base_close"] - r["actual"]) for r in garch]),
+            _mean([int(abs(r["actual"] - r["base_close"]) <= 3) for r in garch]),
+        ),
         summary("lstm", "predicted_close", lambda r: r["lower_95"], lambda r: r["upper_95"]),
         summary(
             "naive", "base_close", lambda r: r["base_close"] - 4, lambda r: r["base_close"] + 4
         ),
     ]
+
+
+def _interval_scores(h) -> list[tuple]:
+    """Each contender's 95% coverage and Winkler score (dollars) on the days all three forecast."""
+    shared = [r for r in _arrived(h) if r["as_of_date"] >= h.day(h.garch_from)]
+    bounds = {
+        "lstm": lambda r: (r["lower_95"], r["upper_95"]),
+        "naive": lambda r: (r["base_close"] - 4, r["base_close"] + 4),
+        "garch_avg": lambda r: (r["base_close"] - 3, r["base_close"] + 3),
+    }
+    rows = []
+    for method, bound in bounds.items():
+        inside, scores = [], []
+        for r in shared:
+            low, high = bound(r)
+            actual = r["actual"]
+            inside.append(int(low <= actual <= high))
+            miss = low - actual if actual < low else actual - high if actual > high else 0.0
+            scores.append(high - low + 40 * miss)
+        rows.append((method, len(shared), _mean(inside), _mean(scores)))
+    return sorted(rows, key=lambda row: row[3])
 
 
 EXPECTED: dict[int, Callable[[Any], list[tuple]]] = {
@@ -220,6 +248,7 @@ EXPECTED: dict[int, Callable[[Any], list[tuple]]] = {
     11: _worst_misses,
     12: _freshness,
     13: _contenders,
+    14: _interval_scores,
 }
 
 

@@ -73,7 +73,7 @@ def test_first_run_retrains_rerun_is_idempotent_later_run_fine_tunes(
     assert (first.train_end, first.staleness) == (FIRST_AS_OF, 0)
     # No walk-forward record yet: the retrain's held-out days decide what is served.
     assert first.basis == "held-out" and first.n_realized > 20
-    assert first.served_by in ("lstm", "naive")
+    assert first.served_by in ("lstm", "garch_avg")  # 1,500 returns: GARCH fits, naive stands by
     after_first = counts(flow_settings)
     with unit_of_work(get_engine(flow_settings)) as session:
         (champion,) = session.scalars(select(ModelVersion)).all()
@@ -101,8 +101,9 @@ def test_first_run_retrains_rerun_is_idempotent_later_run_fine_tunes(
         first.served_by,
     )
     contenders = {p.method: p for p in predictions(flow_settings, kind="contender")}
-    assert set(contenders) == {"lstm", "naive"}
-    assert contenders["naive"].predicted_close == contenders["naive"].base_close
+    assert set(contenders) == {"lstm", "naive", "garch", "gjr", "garch_avg"}
+    for name in ("naive", "garch", "gjr", "garch_avg"):  # the price-only contenders: zero drift
+        assert contenders[name].predicted_close == contenders[name].base_close
     assert contenders["naive"].model_version_id is None
     assert contenders["lstm"].model_version_id == champion.id
     assert contenders["lstm"].scale > 0
@@ -137,7 +138,9 @@ def test_first_run_retrains_rerun_is_idempotent_later_run_fine_tunes(
         assert session.scalar(select(func.max(Price.date))) == LATER_AS_OF
 
 
-def test_naive_serves_when_the_lstm_has_no_record_and_the_user_is_told(flow_settings, monkeypatch):
+def test_the_garch_average_serves_when_the_lstm_has_no_record_and_the_user_is_told(
+    flow_settings, monkeypatch
+):
     from flows.settings import get_settings
 
     # More realized forecasts demanded than any record holds: the LSTM may not serve.
@@ -145,13 +148,38 @@ def test_naive_serves_when_the_lstm_has_no_record_and_the_user_is_told(flow_sett
     get_settings.cache_clear()
     summary = daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
 
+    assert summary.served_by == "garch_avg"
+    assert summary.predicted_close == summary.base_close  # naive's point
+    assert "garch_avg serves" in summary.serving_reason
+    (served,) = predictions(flow_settings, kind="forecast")
+    assert (served.method, served.model_version_id) == ("garch_avg", None)
+    (average,) = predictions(flow_settings, kind="contender", method="garch_avg")
+    assert (served.lower_95, served.upper_95) == (average.lower_95, average.upper_95)
+    lstm = predictions(flow_settings, kind="contender", method="lstm")
+    assert [p.predicted_close for p in lstm] == [pytest.approx(summary.lstm_close)]
+    warning = [
+        a
+        for a in summary.alerts
+        if a.kind == "pipeline" and "The GARCH average serves" in a.message
+    ]
+    assert warning and warning[0].is_new and warning[0].severity == "warning"
+
+
+def test_naive_serves_while_the_history_is_too_short_for_garch(flow_settings, monkeypatch):
+    from flows.settings import get_settings
+
+    monkeypatch.setenv("NVDA_FORECAST_SERVING__MIN_REALIZED", "5000")
+    # 1,500 returns up to 2004-12-31: a 5,000-return GARCH window cannot be fitted.
+    monkeypatch.setenv("NVDA_FORECAST_SERVING__GARCH_WINDOW", "5000")
+    get_settings.cache_clear()
+    summary = daily_forecast(ticker="NVDA", source="sample", as_of=FIRST_AS_OF)
+
     assert summary.served_by == "naive"
-    assert summary.predicted_close == summary.base_close
     assert "naive serves" in summary.serving_reason
     (served,) = predictions(flow_settings, kind="forecast")
     assert (served.method, served.model_version_id) == ("naive", None)
-    lstm = predictions(flow_settings, kind="contender", method="lstm")
-    assert [p.predicted_close for p in lstm] == [pytest.approx(summary.lstm_close)]
+    contenders = {p.method for p in predictions(flow_settings, kind="contender")}
+    assert contenders == {"lstm", "naive"}
     warning = [a for a in summary.alerts if a.kind == "pipeline" and "Naive serves" in a.message]
     assert warning and warning[0].is_new and warning[0].severity == "warning"
 
@@ -192,7 +220,7 @@ def test_reruns_keep_one_forecast_a_day_and_no_orphaned_model_files(
     served = predictions(flow_settings, kind="forecast")
     assert [p.as_of_date for p in served] == [FIRST_AS_OF, LATER_AS_OF]
     contenders = predictions(flow_settings, kind="contender", as_of_date=LATER_AS_OF)
-    assert sorted(p.method for p in contenders) == ["lstm", "naive"]
+    assert sorted(p.method for p in contenders) == ["garch", "garch_avg", "gjr", "lstm", "naive"]
     with unit_of_work(get_engine(flow_settings)) as session:
         versions = session.scalars(select(ModelVersion).order_by(ModelVersion.id)).all()
         referenced = {Path(v.artifact_uri) for v in versions if v.artifact_uri}

@@ -179,7 +179,8 @@ def garch_result(garch_close) -> pd.DataFrame:
 
 def test_garch_forecasts_cover_the_days_from_start(garch_result, garch_close):
     assert list(garch_result.index) == list(garch_close.index[300:])
-    assert list(garch_result.columns) == [*COLUMNS, "volatility", "variance"]
+    assert list(garch_result.columns) == [*COLUMNS, "volatility", "variance", "df"]
+    assert (garch_result["df"] > 2).all()
     assert (garch_result["lower_95"] < garch_result["lower_80"]).all()
     assert (garch_result["lower_80"] < garch_result["predicted_close"]).all()
     assert (garch_result["predicted_close"] < garch_result["upper_80"]).all()
@@ -253,7 +254,7 @@ def test_garch_forecasts_refuse_bad_arguments(garch_close):
 
 def test_garch_forecasts_say_how_to_install_arch_when_it_is_missing(garch_close, monkeypatch):
     monkeypatch.setitem(sys.modules, "arch", None)  # makes `import arch` raise ImportError
-    with pytest.raises(ImportError, match=r"nvda-forecast\[bench\]"):
+    with pytest.raises(ImportError, match="pip install arch"):
         garch_forecasts(garch_close, window=250)
 
 
@@ -326,3 +327,27 @@ def test_gjr_forecasts_follow_the_gjr_recursion_on_real_returns(nvda_close):
 def test_garch_forecasts_refuse_an_unknown_kind(garch_close):
     with pytest.raises(ValueError, match="kind"):
         garch_forecasts(garch_close, window=250, kind="egarch")
+
+
+def test_anchored_garch_forecasts_of_a_day_do_not_depend_on_the_range_asked_for(garch_close):
+    """The product computes the newest weeks every day: with refits anchored to positions of
+    the series, a day's forecast is the same from any start, and refits fall on the anchor."""
+    days = garch_close.index
+    kwargs = {"window": 300, "refit_every": 20, "anchor": 7}
+    wide = garch_forecasts(garch_close, start=days[307].date(), **kwargs)
+    for start in (days[327], days[340], days[351]):
+        narrow = garch_forecasts(garch_close, start=start.date(), **kwargs)
+        assert narrow.index[0] == start
+        pd.testing.assert_frame_equal(narrow, wide.loc[narrow.index])
+    # Not anchored, a later start refits on other days: the same day's forecast differs.
+    unanchored = garch_forecasts(garch_close, start=days[333].date(), window=300, refit_every=20)
+    assert not np.allclose(unanchored["upper_95"], wide.loc[unanchored.index, "upper_95"])
+
+
+def test_anchored_garch_forecasts_start_at_the_first_anchored_refit_with_a_full_window(
+    garch_close,
+):
+    forecasts = garch_forecasts(
+        garch_close, start=garch_close.index[250].date(), window=300, refit_every=20, anchor=7
+    )
+    assert forecasts.index[0] == garch_close.index[307]  # 307 = 7 + 15 x 20, the first >= 300

@@ -7,6 +7,7 @@ from forecasting.errors import ConfigurationError
 from forecasting.policy import (
     ChampionInfo,
     champion_finding,
+    choose_interval,
     choose_served,
     decide,
     deciding_record,
@@ -195,6 +196,64 @@ def test_serving_findings_breach_while_naive_serves():
     lstm = serving_finding(serve(0.9))
     assert (lstm.value, lstm.breached, lstm.clear) == (0.0, False, True)
     assert lstm.message.startswith("The LSTM serves: LSTM skill 0.900")
+
+
+def test_the_fallback_serves_in_naives_place_and_says_so():
+    worse = serve(1.5)
+    fallback = choose_served(
+        skill=1.5, n=60, basis="walk-forward", tolerance=0.02, min_realized=20, fallback="garch_avg"
+    )
+    assert (fallback.method, fallback.skill, fallback.n) == ("garch_avg", 1.5, 60)
+    assert fallback.reason == worse.reason.replace("so naive serves", "so garch_avg serves")
+    short = choose_served(
+        skill=0.5, n=3, basis="held-out", tolerance=0.02, min_realized=20, fallback="garch_avg"
+    )
+    assert short.method == "garch_avg" and "garch_avg serves until there are 20" in short.reason
+    finding = serving_finding(fallback)
+    assert finding.breached and finding.message.startswith(
+        "The GARCH average serves today's forecast: LSTM skill 1.500"
+    )
+
+
+def test_the_lstm_keeps_serving_only_while_its_interval_beats_the_fallbacks():
+    point = serve(0.99)
+    better = choose_interval(
+        point, {"lstm": 0.030, "garch_avg": 0.031, "naive": 0.020}, fallback="garch_avg",
+        min_realized=20,
+    )  # fmt: skip
+    assert better.method == "lstm"  # naive's score is not the fallback's: it does not count
+    assert better.reason == f"{point.reason}; its 95% interval scored 0.03 vs garch_avg's 0.031"
+    worse = choose_interval(
+        point, {"lstm": 0.031, "garch_avg": 0.030}, fallback="garch_avg", min_realized=20
+    )
+    assert (worse.method, worse.skill, worse.n, worse.basis) == (
+        "garch_avg",
+        0.99,
+        60,
+        "walk-forward",
+    )
+    assert worse.reason == (
+        "LSTM 95% interval score 0.031 vs garch_avg's 0.03 over 60 walk-forward days"
+    )
+    tie = choose_interval(
+        point, {"lstm": 0.03, "garch_avg": 0.03}, fallback="garch_avg", min_realized=20
+    )
+    assert tie.method == "garch_avg"  # the model must be better, not as good
+
+
+def test_the_point_verdict_stands_without_a_comparable_interval_score():
+    point = serve(0.99)
+    for scores in ({}, {"lstm": 0.03}, {"lstm": math.nan, "garch_avg": 0.02}):
+        assert choose_interval(point, scores, fallback="garch_avg", min_realized=20) is point
+    short = serve(0.99, 19, min_realized=19)
+    assert (
+        choose_interval(
+            short, {"lstm": 0.05, "garch_avg": 0.01}, fallback="garch_avg", min_realized=20
+        )
+        is short
+    )
+    naive = serve(1.5)  # not the LSTM's: nothing to compare
+    assert choose_interval(naive, {"lstm": 0.01}, fallback="naive", min_realized=20) is naive
 
 
 def test_champion_findings_are_critical_when_its_file_is_unusable():
