@@ -203,6 +203,27 @@ def _split_sizes(samples: int, config: FeatureConfig) -> tuple[int, int, int]:
     return samples - n_test - n_validation, n_validation, n_test
 
 
+def window_split(
+    values: np.ndarray,
+    window_ends: np.ndarray,
+    length: int,
+    dates: pd.Index,
+    close: np.ndarray,
+    volatility: np.ndarray,
+) -> Split:
+    """The windows ending at ``window_ends`` (positions of feature rows), each with its target:
+    the next row's first feature (the next log return), its dates, closes and volatility."""
+    return Split(
+        x=_windows(values, window_ends, length).astype("float32"),
+        y=values[window_ends + 1, 0].astype("float32"),
+        as_of_dates=dates[window_ends],
+        target_dates=dates[window_ends + 1],
+        base_close=close[window_ends],
+        target_close=close[window_ends + 1],
+        volatility=volatility[window_ends],
+    )
+
+
 def _windows(values: np.ndarray, ends: np.ndarray, length: int) -> np.ndarray:
     offsets = np.arange(-length + 1, 1)
     return values[ends[:, None] + offsets[None, :]]
@@ -261,15 +282,7 @@ def prepare(prices: pd.DataFrame, config: FeatureConfig | None = None) -> Prepar
     test_ends = ends[n_train + n_validation :]
 
     def split(window_ends: np.ndarray) -> Split:
-        return Split(
-            x=_windows(values, window_ends, length).astype("float32"),
-            y=values[window_ends + 1, 0].astype("float32"),
-            as_of_dates=features.index[window_ends],
-            target_dates=features.index[window_ends + 1],
-            base_close=close[window_ends],
-            target_close=close[window_ends + 1],
-            volatility=volatility[window_ends],
-        )
+        return window_split(values, window_ends, length, features.index, close, volatility)
 
     # The rows that training windows cover, each counted once, and nothing after them.
     training_rows = values[train_ends[0] - length + 1 : train_ends[-1] + 1]

@@ -42,6 +42,7 @@ from forecasting.features import (
     Split,
     _windows,
     make_features,
+    window_split,
 )
 from forecasting.volatility import range_features
 
@@ -178,15 +179,7 @@ def _ticker_windows(
     closes = close.reindex(features.index).to_numpy(dtype="float64")
 
     def split(window_ends: np.ndarray) -> Split:
-        return Split(
-            x=_windows(values, window_ends, length).astype("float32"),
-            y=values[window_ends + 1, 0].astype("float32"),
-            as_of_dates=features.index[window_ends],
-            target_dates=features.index[window_ends + 1],
-            base_close=closes[window_ends],
-            target_close=closes[window_ends + 1],
-            volatility=volatility[window_ends],
-        )
+        return window_split(values, window_ends, length, features.index, closes, volatility)
 
     return _TickerWindows(
         fit=split(ends[:n_fit]),
