@@ -36,7 +36,7 @@ format: $(BIN)/nvda-forecast
 
 ## Benchmarks print numbers; they are not tests (minutes, not seconds).
 bench: $(BIN)/nvda-forecast
-	$(BIN)/python benchmarks/forecast_quality.py
+	$(BIN)/python -m benchmarks.forecast_quality
 	$(BIN)/python benchmarks/db_queries.py
 	$(BIN)/python benchmarks/daily_run.py
 
