@@ -214,7 +214,7 @@ def window_split(
     """The windows ending at ``window_ends`` (positions of feature rows), each with its target:
     the next row's first feature (the next log return), its dates, closes and volatility."""
     return Split(
-        x=_windows(values, window_ends, length).astype("float32"),
+        x=windows_ending_at(values, window_ends, length).astype("float32"),
         y=values[window_ends + 1, 0].astype("float32"),
         as_of_dates=dates[window_ends],
         target_dates=dates[window_ends + 1],
@@ -224,7 +224,8 @@ def window_split(
     )
 
 
-def _windows(values: np.ndarray, ends: np.ndarray, length: int) -> np.ndarray:
+def windows_ending_at(values: np.ndarray, ends: np.ndarray, length: int) -> np.ndarray:
+    """The windows of ``length`` rows of ``values`` ending at each position of ``ends``."""
     offsets = np.arange(-length + 1, 1)
     return values[ends[:, None] + offsets[None, :]]
 
@@ -302,7 +303,7 @@ def prepare(prices: pd.DataFrame, config: FeatureConfig | None = None) -> Prepar
         validation=split(validation_ends),
         test=split(test_ends),
         scaling=scaling,
-        x_next=_windows(values, np.array([last]), length).astype("float32"),
+        x_next=windows_ending_at(values, np.array([last]), length).astype("float32"),
         next_as_of_date=features.index[last].date(),
         next_base_close=float(close[last]),
         next_volatility=float(volatility[last]),

@@ -151,7 +151,7 @@ def build_model(
             variance=[float(value) ** 2 for value in scaling.feature_std],
             name="input_scaling",
         )(hidden)
-    seeds = _layer_seeds(seed, 4 * layers + 1)
+    seeds = layer_seeds(seed, 4 * layers + 1)
     hidden = lstm_stack(hidden, layers, units, dropout=dropout, seeds=seeds)
     raw = keras.layers.Dense(
         2, kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)), name="head"
@@ -220,7 +220,7 @@ def reset_optimizer(optimizer: keras.optimizers.Optimizer, learning_rate: float)
             variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
 
 
-def _layer_seeds(seed: int, count: int) -> Iterator[int]:
+def layer_seeds(seed: int, count: int) -> Iterator[int]:
     """``count`` independent layer seeds from ``seed``, in [1, 2**31)."""
     state = np.random.SeedSequence(seed).generate_state(count, dtype=np.uint32)
     return iter(int(value) % (2**31 - 1) + 1 for value in state)

@@ -53,8 +53,8 @@ from forecasting.model.artifact import (
 from forecasting.model.network import (
     STUDENT_T_DF,
     DistributionHead,
-    _layer_seeds,
     compile_model,
+    layer_seeds,
     lstm_stack,
     reset_optimizer,
 )
@@ -66,7 +66,7 @@ from forecasting.model.panel_data import (
     panel_metadata,
     prepare_panel,
 )
-from forecasting.model.training import _fit
+from forecasting.model.training import fit_seeded
 
 METADATA_ENTRY = "panel.json"
 
@@ -148,7 +148,7 @@ def build_panel_model(
         variance=[float(value) ** 2 for value in scaling.feature_std],
         name="input_scaling",
     )(window)
-    seeds = _layer_seeds(seed, 4 * training.layers + 2)
+    seeds = layer_seeds(seed, 4 * training.layers + 2)
     hidden = lstm_stack(
         hidden, training.layers, training.units, dropout=training.dropout, seeds=seeds
     )
@@ -227,7 +227,7 @@ def fit_panel(
         seed=seed,
     )
     validation = _keras_windows(config, data.validation, data.validation_ids)
-    fitted = _fit(
+    fitted = fit_seeded(
         model,
         _keras_windows(config, data.fit, data.fit_ids),
         validation=validation,
@@ -241,7 +241,7 @@ def fit_panel(
         # The new rate in the compiled optimizer, so that the fit below needs no second trace
         # (about 3.5 s for a 3 x 50 panel on 2 cores); it starts from a fresh state either way.
         reset_optimizer(model.optimizer, training.finetune_learning_rate)
-        _fit(
+        fit_seeded(
             model,
             validation,
             validation=None,

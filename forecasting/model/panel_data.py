@@ -40,9 +40,9 @@ from forecasting.features import (
     MINIMUM_WINDOWS_PER_SPLIT,
     Scaling,
     Split,
-    _windows,
     make_features,
     window_split,
+    windows_ending_at,
 )
 from forecasting.volatility import range_features
 
@@ -326,7 +326,7 @@ def next_window(
             f"of {length}: load a longer history"
         )
     values = features.to_numpy(dtype="float64")
-    window = _windows(values, np.array([len(values) - 1]), length).astype("float32")
+    window = windows_ending_at(values, np.array([len(values) - 1]), length).astype("float32")
     return window, features.index[-1].date()
 
 

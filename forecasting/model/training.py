@@ -98,7 +98,7 @@ def _batches(split: Split, batch_size: int, *, shuffle_seed: int | None = None):
     return dataset.batch(batch_size).with_options(options)
 
 
-def _fit(
+def fit_seeded(
     model: keras.Model,
     windows: Split,
     *,
@@ -218,7 +218,7 @@ def train(
         scaling=data.scaling,
         seed=config.seed,
     )
-    return _fit(
+    return fit_seeded(
         model,
         data.train,
         validation=data.validation,
@@ -289,7 +289,7 @@ def walk_forward(
             f"the model takes windows of shape {tuple(model.input_shape[1:])}, the data has "
             f"{expected}: the feature configuration changed, {RETRAIN_HINT}"
         )
-    return _fit(
+    return fit_seeded(
         model,
         windows,
         validation=None,
