@@ -221,13 +221,15 @@ def _store_forecasts(session, history: History, amd_id: int) -> None:
         }
         version_id = _forecaster(history, i)
         # The LSTM served every day; the naive contender's intervals are wider.
-        naive = row | {"predicted_close": base, "lower_95": base - 4.0, "upper_95": base + 4.0}
+        naive = row | {
+            "predicted_close": base, "lower_95": base - 4.0, "upper_95": base + 4.0, "scale": 0.03,
+        }  # fmt: skip
         # The GARCH average joined later (day 30 on): narrower than naive, the last close's point.
-        garch = naive | {"lower_95": base - 3.0, "upper_95": base + 3.0}
+        garch = naive | {"lower_95": base - 3.0, "upper_95": base + 3.0, "scale": 0.02}
         contenders = [("contender", "garch_avg", garch, None)] if i >= history.garch_from else []
         for kind, method, values, model_id in (
             ("forecast", "lstm", row, version_id),
-            ("contender", "lstm", row, version_id),
+            ("contender", "lstm", row | {"scale": 0.015}, version_id),
             ("contender", "naive", naive, None),
             *contenders,
         ):

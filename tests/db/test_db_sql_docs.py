@@ -8,6 +8,7 @@ the SQL.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -234,6 +235,24 @@ def _interval_scores(h) -> list[tuple]:
     return sorted(rows, key=lambda row: row[3])
 
 
+def _qlike(h) -> list[tuple]:
+    """QLIKE of each contender's variance against the target day's Garman-Klass + overnight
+    proxy, on the days all three forecast (the fixture's bars: open = close, high/low = close
+    +/- 1)."""
+    shared = [r for r in _arrived(h) if r["as_of_date"] >= h.day(h.garch_from)]
+    variances = {"garch_avg": 0.02**2, "lstm": 0.015**2 * 5 / 3, "naive": 0.03**2}
+    rows = []
+    for method, variance in variances.items():
+        losses = []
+        for r in shared:
+            close = r["actual"]
+            garman_klass = 0.5 * math.log((close + 1) / (close - 1)) ** 2  # log(C/O) = 0
+            proxy = garman_klass + math.log(close / r["base_close"]) ** 2
+            losses.append(proxy / variance - math.log(proxy / variance) - 1)
+        rows.append((method, len(shared), _mean(losses)))
+    return sorted(rows, key=lambda row: row[2])
+
+
 EXPECTED: dict[int, Callable[[Any], list[tuple]]] = {
     1: _latest_forecast,
     2: _accuracy_vs_naive,
@@ -249,6 +268,7 @@ EXPECTED: dict[int, Callable[[Any], list[tuple]]] = {
     12: _freshness,
     13: _contenders,
     14: _interval_scores,
+    15: _qlike,
 }
 
 
