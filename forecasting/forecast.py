@@ -11,6 +11,7 @@ scores ``|r - mu| / sigma`` that adaptive conformal inference keeps honest under
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from dataclasses import asdict, dataclass
 
@@ -32,6 +33,8 @@ from forecasting.errors import InsufficientDataError  # noqa: E402
 from forecasting.features import PreparedData, Split  # noqa: E402
 from forecasting.model import predict_distribution  # noqa: E402
 from forecasting.scoring import INTERVAL_COLUMNS, RECORD_COLUMNS, scores  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 INTERVAL_LEVELS = (0.80, 0.95)
 GARCH_CONTENDERS = ("garch", "gjr")
@@ -270,6 +273,20 @@ def garch_contenders(
     """
     if len(close) <= config.garch_window + 1:
         return {}
+    try:
+        frames = _garch_frames(close, start, config)
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as error:
+        # A fit that fails must not fail the day: the GARCH family sits it out, naive stands in.
+        logger.warning("the GARCH-family contenders sit this day out: %s", error)
+        return {}
+    finite = all(np.isfinite(frame.to_numpy(dtype="float64")).all() for frame in frames.values())
+    if not finite:
+        logger.warning("the GARCH-family contenders sit this day out: a forecast is not finite")
+        return {}
+    return frames
+
+
+def _garch_frames(close: pd.Series, start: dt.date, config: ServingConfig) -> dict:
     frames = {}
     for kind in GARCH_CONTENDERS:
         frames[kind] = _zero_drift(

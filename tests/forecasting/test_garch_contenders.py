@@ -93,3 +93,31 @@ def test_todays_contender_forecast_is_the_frames_last_row(frames, close):
     assert (forecast.lower_95, forecast.upper_95, forecast.scale) == (
         last["lower_95"], last["upper_95"], last["volatility"],
     )  # fmt: skip
+
+
+def test_a_failed_or_unusable_fit_sits_the_day_out_instead_of_failing_it(
+    close, monkeypatch, caplog
+):
+    import forecasting.forecast as forecast
+
+    def broken(*_, **__):
+        raise ValueError("injected: the optimizer found no finite likelihood")
+
+    with monkeypatch.context() as patch, caplog.at_level("WARNING", "forecasting.forecast"):
+        patch.setattr(forecast, "garch_forecasts", broken)
+        assert garch_contenders(close, close.index[-5].date(), CONFIG) == {}
+    assert "sit this day out: injected" in caplog.text
+
+    real = forecast._garch_frames
+
+    def not_finite(*args):
+        frames = real(*args)
+        frames["gjr"].loc[frames["gjr"].index[-1], "variance"] = np.nan
+        return frames
+
+    monkeypatch.setattr(forecast, "_garch_frames", not_finite)
+    assert garch_contenders(close, close.index[-5].date(), CONFIG) == {}
+    monkeypatch.undo()
+    assert sorted(garch_contenders(close, close.index[-5].date(), CONFIG)) == [
+        "garch", "garch_avg", "gjr",
+    ]  # fmt: skip
