@@ -145,12 +145,7 @@ def build_model(
             raise ValueError(
                 f"scaling has {len(scaling.feature_mean)} feature statistics, not {n_features}"
             )
-        hidden = keras.layers.Normalization(
-            axis=-1,
-            mean=[float(value) for value in scaling.feature_mean],
-            variance=[float(value) ** 2 for value in scaling.feature_std],
-            name="input_scaling",
-        )(hidden)
+        hidden = input_scaling(scaling)(hidden)
     seeds = layer_seeds(seed, 4 * layers + 1)
     hidden = lstm_stack(hidden, layers, units, dropout=dropout, seeds=seeds)
     raw = keras.layers.Dense(
@@ -218,6 +213,16 @@ def reset_optimizer(optimizer: keras.optimizers.Optimizer, learning_rate: float)
             variable.assign(learning_rate)
         else:
             variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
+
+
+def input_scaling(scaling) -> keras.layers.Normalization:
+    """The layer that standardizes the inputs with the fit windows' statistics (``Scaling``)."""
+    return keras.layers.Normalization(
+        axis=-1,
+        mean=[float(value) for value in scaling.feature_mean],
+        variance=[float(value) ** 2 for value in scaling.feature_std],
+        name="input_scaling",
+    )
 
 
 def layer_seeds(seed: int, count: int) -> Iterator[int]:

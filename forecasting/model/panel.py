@@ -54,6 +54,7 @@ from forecasting.model.network import (
     STUDENT_T_DF,
     DistributionHead,
     compile_model,
+    input_scaling,
     layer_seeds,
     lstm_stack,
     reset_optimizer,
@@ -142,12 +143,7 @@ def build_panel_model(
     """
     training = config.training
     window = keras.Input(shape=(sequence_length, n_features), name="window")
-    hidden = keras.layers.Normalization(
-        axis=-1,
-        mean=[float(value) for value in scaling.feature_mean],
-        variance=[float(value) ** 2 for value in scaling.feature_std],
-        name="input_scaling",
-    )(window)
+    hidden = input_scaling(scaling)(window)
     seeds = layer_seeds(seed, 4 * training.layers + 2)
     hidden = lstm_stack(
         hidden, training.layers, training.units, dropout=training.dropout, seeds=seeds
